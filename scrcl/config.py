@@ -1,0 +1,108 @@
+"""Typed configuration of one scRCL run, and the published presets (kept as data).
+
+The presets are the per-data-set hyper-parameters published with the paper; they live in
+``scrcl/presets.csv`` (a copy of the reference table) and are looked up by full data-set name.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal, Optional
+
+PRESETS_FILE = Path(__file__).with_name("presets.csv")
+
+Task = Literal["SC", "ST"]
+
+
+@dataclass
+class ScrclConfig:
+    """Hyper-parameters of the model, the losses, training and clustering.
+
+    Defaults (used for any data set without a published preset) are the published
+    Baron_human preset for scRNA-seq, the largest and most typical benchmark, with
+    ``out_dim`` equal to the number of clusters.
+    """
+
+    hvg: int = 2000  # number of highly variable genes (G)
+    k: int = 15  # neighbours of the cell (or spot) graph
+    tms: tuple[int, int] = (5, 0)  # graph smoothing steps of the MLP view and the GCN view
+    lr: float = 5e-5
+    weight_decay: float = 0.1
+    dropout: float = 0.3
+    lambda1: float = 0.01  # weight of L_NCA
+    lambda2: float = 0.1  # weight of L_CVC
+    temperature: float = 0.1
+    hid_dim: int = 1500  # H
+    out_dim: Optional[int] = None  # C; None: the number of clusters
+    epochs: int = 500
+    gene_k: int = 5  # neighbours of the gene graph (self included)
+    radius: Optional[int] = None  # spatial label refinement neighbourhood (ST only)
+    kmeans_n_init: int = 20  # k-means restarts
+    pca_threshold: int = 10_000  # build the cell graph on 50 PCs from this many cells on
+    preset: Optional[str] = None  # name of the preset applied, if any
+
+    def __post_init__(self) -> None:
+        self.tms = tuple(int(t) for t in self.tms)  # type: ignore[assignment]
+        if len(self.tms) != 2:
+            raise ValueError("tms needs two values (MLP view, GCN view)")
+
+    def replace(self, **changes) -> "ScrclConfig":
+        """A copy with some fields changed (``None`` values are ignored)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["tms"] = list(self.tms)
+        return d
+
+
+def _parse_row(row: dict) -> tuple[str, ScrclConfig]:
+    radius = row["radius"].strip()
+    cfg = ScrclConfig(
+        hvg=int(row["hvg"]),
+        k=int(row["k"]),
+        tms=tuple(int(t) for t in row["tms"].split(";")),
+        lr=float(row["lr"]),
+        weight_decay=float(row["weight_decay"]),
+        dropout=float(row["dropout"]),
+        lambda1=float(row["lambda1"]),
+        lambda2=float(row["lambda2"]),
+        temperature=float(row["t"]),
+        hid_dim=int(row["hid_dim"]),
+        out_dim=int(row["out_dim"]),
+        epochs=int(row["epochs"]),
+        radius=int(radius) if radius else None,
+        preset=row["dataset"],
+    )
+    return row["task"], cfg
+
+
+@lru_cache(maxsize=None)
+def _presets() -> dict[str, tuple[str, ScrclConfig]]:
+    with open(PRESETS_FILE, newline="") as fh:
+        return {row["dataset"]: _parse_row(row) for row in csv.DictReader(fh)}
+
+
+def preset_names(task: Optional[Task] = None) -> list[str]:
+    """Names of the published presets, optionally only those of one task."""
+    return [name for name, (t, _) in _presets().items() if task is None or t == task]
+
+
+def get_preset(name: str) -> Optional[ScrclConfig]:
+    """The published configuration of a benchmark data set, or None."""
+    entry = _presets().get(name)
+    return dataclasses.replace(entry[1]) if entry else None
+
+
+def default_config(task: Task = "SC") -> ScrclConfig:
+    """Documented defaults for data sets without a preset."""
+    if task == "ST":
+        # The DLPFC preset, the most common spatial setting, with out_dim = n_clusters.
+        return ScrclConfig(hvg=3000, k=15, tms=(10, 8), lr=1e-4, weight_decay=0.1,
+                           dropout=0.3, lambda1=100.0, lambda2=0.1, temperature=0.1,
+                           radius=50)
+    return ScrclConfig()

@@ -1,0 +1,141 @@
+"""From an AnnData of counts to the model's inputs (METHOD.md section 1).
+
+``prepare_sc`` filters, normalises, selects genes and builds the sparse cell and gene
+graphs and the two smoothed views. It reads no labels.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Optional, Union
+
+import anndata as ad
+import numpy as np
+import scipy.sparse as sp
+
+from .. import graphs
+from ..errors import ScrclInputError
+
+log = logging.getLogger(__name__)
+
+Matrix = Union[np.ndarray, sp.csr_matrix]
+
+
+@dataclass
+class PreparedData:
+    """Everything the model needs, as numpy / scipy objects (no torch yet)."""
+
+    x1: Matrix  # (N, G) MLP view input, S^t1 X
+    x2: Matrix  # (N, G) GCN view input, S^t2 X
+    cell_adj: sp.csr_matrix  # (N, N) binary symmetric cell graph, no self loops
+    gene_adj: sp.csr_matrix  # (G, G) binary symmetric gene graph, no self loops
+    cells: np.ndarray  # (N,) bool mask of the input cells kept
+    genes: np.ndarray  # (G,) names of the selected genes
+    graph_features: Optional[np.ndarray] = None  # what the cell graph was built on
+
+    @property
+    def n_cells(self) -> int:
+        return self.x1.shape[0]
+
+    @property
+    def n_genes(self) -> int:
+        return self.x1.shape[1]
+
+
+def as_csr(x) -> sp.csr_matrix:
+    return sp.csr_matrix(x, dtype=np.float32) if not sp.issparse(x) else x.tocsr().astype(np.float32)
+
+
+def check_matrix(x, what: str = "X", counts: bool = True) -> None:
+    """Raise ScrclInputError for an empty matrix, NaN/inf, or negative counts."""
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ScrclInputError(f"the expression matrix {what} is empty ({x.shape[0]} cells x "
+                              f"{x.shape[1]} genes); give a file with cells and genes")
+    values = x.data if sp.issparse(x) else np.asarray(x)
+    if not np.all(np.isfinite(values)):
+        raise ScrclInputError(f"the expression matrix {what} contains NaN or infinite values; "
+                              f"remove or impute them before running scrcl")
+    if counts and values.size and values.min() < 0:
+        raise ScrclInputError(f"the expression matrix {what} has negative values but counts are "
+                              f"expected; give raw counts (for example from adata.raw or a "
+                              f"'counts' layer)")
+
+
+def filter_empty(counts: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of cells with at least one expressed gene and genes expressed in some cell."""
+    cells = np.diff(counts.indptr) > 0
+    genes = np.bincount(counts.indices, minlength=counts.shape[1]) > 0
+    return cells, genes
+
+
+def log_normalize(counts: sp.csr_matrix, target: float = 1e4) -> sp.csr_matrix:
+    """log1p of counts scaled to ``target`` total per cell. counts: (N, G) CSR."""
+    totals = np.asarray(counts.sum(axis=1)).ravel()
+    scale = np.where(totals > 0, target / np.where(totals > 0, totals, 1), 0.0)
+    out = sp.diags(scale.astype(np.float32)) @ counts
+    out = out.tocsr()
+    out.data = np.log1p(out.data)
+    return out
+
+
+def select_hvg(lognorm: sp.csr_matrix, n_top: int) -> np.ndarray:
+    """Indices of the ``n_top`` most variable genes (scanpy's 'seurat' flavour, log data)."""
+    import scanpy as sc
+
+    n_genes = lognorm.shape[1]
+    if n_top >= n_genes:
+        return np.arange(n_genes)
+    tmp = ad.AnnData(lognorm)
+    sc.pp.highly_variable_genes(tmp, flavor="seurat", n_top_genes=n_top)
+    return np.flatnonzero(tmp.var["highly_variable"].to_numpy())
+
+
+def pca(x: Matrix, n_comps: int = 50, seed: int = 0) -> np.ndarray:
+    """Principal components of x (N, G) -> (N, n_comps), centred, via randomized SVD."""
+    from sklearn.decomposition import PCA
+
+    dense = x.toarray() if sp.issparse(x) else np.asarray(x)
+    n_comps = min(n_comps, min(dense.shape) - 1)
+    return PCA(n_comps, svd_solver="randomized", random_state=seed).fit_transform(dense)
+
+
+def prepare_sc(adata: ad.AnnData, hvg: int, k: int, tms: tuple[int, int], gene_k: int = 5,
+               pca_threshold: int = 10_000) -> PreparedData:
+    """scRNA-seq preparation (METHOD.md 1, scRNA-seq): counts in ``adata.X``.
+
+    Drops empty cells and genes; selects ``hvg`` genes on log-normalised data; features are
+    the raw counts of those genes; the cell graph is the cosine kNN graph of the
+    log-normalised selected genes (of their 50 PCs from ``pca_threshold`` cells on); the gene
+    graph is the Euclidean kNN graph of the genes' raw-count profiles.
+    """
+    counts = as_csr(adata.X)
+    check_matrix(counts)
+    cells, genes = filter_empty(counts)
+    if cells.sum() < cells.size:
+        log.info("dropped %d cells with no expressed gene", cells.size - cells.sum())
+    counts = counts[cells][:, genes]
+    n, g = counts.shape
+    if n < 3:
+        raise ScrclInputError(f"only {n} cells have expressed genes; scrcl needs more cells")
+    if hvg > g:
+        raise ScrclInputError(f"--hvg {hvg} is larger than the number of expressed genes ({g}); "
+                              f"choose --hvg {g} or fewer")
+    if k >= n:
+        raise ScrclInputError(f"--k {k} neighbours needs more than {k} cells, the data has {n}; "
+                              f"lower --k")
+    lognorm = log_normalize(counts)
+    selected = select_hvg(lognorm, hvg)
+    x = counts[:, selected]
+    graph_in = lognorm[:, selected]
+    graph_features = pca(graph_in) if n >= pca_threshold else graph_in.toarray()
+    cell_adj = graphs.cell_graph(graph_features, k)
+    gene_adj = graphs.gene_graph(x.T.toarray(), gene_k)
+    return PreparedData(
+        x1=graphs.smooth(x, cell_adj, tms[0]),
+        x2=graphs.smooth(x, cell_adj, tms[1]),
+        cell_adj=cell_adj,
+        gene_adj=gene_adj,
+        cells=cells,
+        genes=np.asarray(adata.var_names[genes][selected]),
+        graph_features=graph_features,
+    )

@@ -1,0 +1,139 @@
+"""scanpy-style entry point: AnnData in, clusters and embedding written into it."""
+from __future__ import annotations
+
+import logging
+from typing import Optional, Sequence
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from ._constants import DEFAULT_SEEDS, EMBEDDING_KEY, KEY_ADDED, SEED_KEY
+from .config import ScrclConfig, default_config
+from .data.preprocess import PreparedData, prepare_sc
+from .errors import ScrclInputError
+from .pipeline import ClusterFn, PostprocessFn, Protocol, RunResult, run_seeds
+
+log = logging.getLogger(__name__)
+
+
+def true_labels(adata: ad.AnnData, label_key: str) -> pd.Series:
+    """The label column, checked: present and without missing values."""
+    if label_key not in adata.obs:
+        raise ScrclInputError(f"no label column obs['{label_key}'] in the data (columns: "
+                              f"{', '.join(map(str, adata.obs.columns[:10])) or 'none'}); "
+                              f"choose one with --label-key or give --n-clusters to run "
+                              f"without labels")
+    labels = adata.obs[label_key]
+    if labels.isna().any():
+        raise ScrclInputError(f"obs['{label_key}'] has {int(labels.isna().sum())} missing "
+                              f"labels; drop those cells or choose another --label-key")
+    return labels
+
+
+def choose_n_clusters(n_clusters: Optional[int], truth: Optional[np.ndarray],
+                      n_cells: int) -> tuple[int, str]:
+    """K and where it came from: 'given' or 'number of true classes' (benchmark setting)."""
+    if n_clusters is not None:
+        k, source = int(n_clusters), "given"
+    elif truth is not None:
+        k, source = int(np.unique(truth).size), "number of true classes"
+    else:
+        raise ScrclInputError("the data has no labels, so the number of clusters is unknown; "
+                              "give it with --n-clusters K")
+    if k < 2:
+        raise ScrclInputError(f"the number of clusters must be at least 2, got {k}")
+    if k > n_cells:
+        raise ScrclInputError(f"{k} clusters asked for but the data has only {n_cells} cells; "
+                              f"give a smaller --n-clusters")
+    return k, source
+
+
+def fit(adata: ad.AnnData, prepared: PreparedData, *, n_clusters: Optional[int] = None,
+        label_key: Optional[str] = None, config: Optional[ScrclConfig] = None,
+        seeds: Sequence[int] = DEFAULT_SEEDS, protocol: Protocol = "final",
+        device: str = "auto", progress: bool = True, cluster_fn: Optional[ClusterFn] = None,
+        postprocess: Optional[PostprocessFn] = None, oracle_metric: str = "nmi",
+        key_added: str = KEY_ADDED) -> RunResult:
+    """Train and cluster prepared data, then write the results into ``adata``.
+
+    Writes ``obs[key_added]`` (first seed's clusters, categorical), ``obs['<key>_seed<S>']``
+    for every seed, ``obsm['X_<key>']`` (first seed's clustering embedding) and
+    ``uns[key_added]`` (config, protocol, K and its source, scores). Cells dropped during
+    preparation (no expressed gene) get missing values.
+    """
+    cfg = config or default_config("SC")
+    truth = None
+    if label_key is not None:
+        truth = np.asarray(true_labels(adata, label_key).astype(str))[prepared.cells]
+    k, k_source = choose_n_clusters(n_clusters, truth, prepared.n_cells)
+    if protocol == "oracle" and truth is None:
+        raise ScrclInputError("--protocol oracle scores every epoch against true labels, and "
+                              "the data has none; use --protocol final or give --label-key")
+    if k_source != "given":
+        log.info("K = %d = the number of true classes (standard benchmark setting)", k)
+    result = run_seeds(prepared, cfg, k, seeds, protocol=protocol, truth=truth, device=device,
+                       progress=progress, cluster_fn=cluster_fn, postprocess=postprocess,
+                       oracle_metric=oracle_metric)
+    result.k_source = k_source  # type: ignore[attr-defined]
+    write_into(adata, prepared.cells, result, key_added, label_key)
+    return result
+
+
+def cluster_cells(adata: ad.AnnData, *, n_clusters: Optional[int] = None,
+                  label_key: Optional[str] = None, config: Optional[ScrclConfig] = None,
+                  seeds: Sequence[int] = DEFAULT_SEEDS, protocol: Protocol = "final",
+                  device: str = "auto", progress: bool = True,
+                  key_added: str = KEY_ADDED) -> RunResult:
+    """Cell types of scRNA-seq counts in ``adata.X`` by scRCL (prepare, train, cluster).
+
+    label_key: obs column of true labels, used only to score (and, when ``n_clusters`` is
+    None, for K = number of classes, the benchmark setting). See :func:`fit` for the
+    fields written into ``adata``.
+    """
+    cfg = config or default_config("SC")
+    prepared = prepare_sc(adata, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, cfg.pca_threshold)
+    return fit(adata, prepared, n_clusters=n_clusters, label_key=label_key, config=cfg,
+               seeds=seeds, protocol=protocol, device=device, progress=progress,
+               key_added=key_added)
+
+
+def _h5ad_safe(value):
+    """Drop None (h5ad cannot store it) from nested dicts."""
+    if isinstance(value, dict):
+        return {k: _h5ad_safe(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def write_into(adata: ad.AnnData, cells: np.ndarray, result: RunResult, key: str,
+               label_key: Optional[str]) -> None:
+    n = adata.n_obs
+    for i, run in enumerate(result.runs):
+        full = np.full(n, -1, dtype=np.int64)
+        full[cells] = run.labels
+        col = pd.Categorical(np.where(full >= 0, full.astype(str), None),
+                             categories=[str(c) for c in range(result.n_clusters)
+                                         if c in set(run.labels.tolist())])
+        if i == 0:
+            adata.obs[key] = col
+            emb = np.full((n, run.embedding.shape[1]), np.nan, dtype=np.float32)
+            emb[cells] = run.embedding
+            adata.obsm[EMBEDDING_KEY if key == KEY_ADDED else f"X_{key}"] = emb
+        adata.obs[SEED_KEY.format(seed=run.seed) if key == KEY_ADDED
+                  else f"{key}_seed{run.seed}"] = col
+    summary = result.summary()
+    adata.uns[key] = _h5ad_safe({
+        "params": result.config.to_dict(),
+        "protocol": result.protocol,
+        "seeds": np.array(result.seeds),
+        "n_clusters": result.n_clusters,
+        "n_clusters_source": getattr(result, "k_source", "given"),
+        "label_key": label_key,
+        "epoch_used": np.array([r.epoch_used for r in result.runs]),
+        "scores": ({m: np.array([r.scores[m] for r in result.runs]) for m in summary["mean"]}
+                   if summary else None),
+        "mean": summary.get("mean"),
+        "std": summary.get("std"),
+        "version": __version__,
+    })

@@ -1,0 +1,145 @@
+"""The training plan: tensors on a device, Adam, full-batch epochs, a progress bar.
+
+The loop never sees labels. The published 'oracle' protocol is implemented by the caller
+through ``on_epoch``, which receives the eval-mode outputs after chosen epochs.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .config import ScrclConfig
+from .data.preprocess import PreparedData
+from .graphs import normalized_adjacency
+from .losses import total_loss
+from .nn import ScrclModule
+
+log = logging.getLogger(__name__)
+
+EpochCallback = Callable[[int, dict[str, Tensor]], None]
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' picks CUDA when available; 'cuda' without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        from .errors import ScrclInputError
+
+        raise ScrclInputError("--device cuda was asked for but no CUDA GPU is visible; "
+                              "use --device cpu or auto")
+    return torch.device(device)
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _to_tensor(x, device: torch.device) -> Tensor:
+    """Dense numpy -> dense tensor; scipy sparse -> torch sparse CSR (float32)."""
+    if sp.issparse(x):
+        x = sp.csr_matrix(x, dtype=np.float32)
+        return torch.sparse_csr_tensor(torch.from_numpy(x.indptr).long(),
+                                       torch.from_numpy(x.indices).long(),
+                                       torch.from_numpy(x.data), size=x.shape).to(device)
+    return torch.as_tensor(np.asarray(x, dtype=np.float32)).to(device)
+
+
+def _sparse_tensor(adj: sp.spmatrix, device: torch.device) -> Tensor:
+    """A scipy sparse matrix as a torch sparse CSR float32 tensor."""
+    return _to_tensor(sp.csr_matrix(adj, dtype=np.float32), device)
+
+
+@dataclass
+class Inputs:
+    """The model inputs on one device. Feature matrices are dense, or sparse CSR when the
+    view is unsmoothed counts (then their transposes serve the weight gradients)."""
+
+    x1: Tensor  # (N, G)
+    x2: Tensor  # (N, G)
+    x1_t: Tensor  # (G, N): the gene encoder's input
+    x2_t: Optional[Tensor]  # (G, N) when x2 is sparse, else None
+    cell_adj: Tensor  # (N, N) S = D^-1/2 (A + I) D^-1/2 of the cell graph
+    gene_adj: Tensor  # (G, G) the same for the gene graph
+    loss_adj: Tensor  # (N, N) the binary cell graph A, as the losses use it
+
+    @classmethod
+    def from_prepared(cls, data: PreparedData, device: torch.device) -> "Inputs":
+        def transposed(x):
+            return x.T.tocsr() if sp.issparse(x) else np.ascontiguousarray(x.T)
+
+        return cls(
+            x1=_to_tensor(data.x1, device),
+            x2=_to_tensor(data.x2, device),
+            x1_t=_to_tensor(transposed(data.x1), device),
+            x2_t=_to_tensor(transposed(data.x2), device) if sp.issparse(data.x2) else None,
+            cell_adj=_sparse_tensor(normalized_adjacency(data.cell_adj), device),
+            gene_adj=_sparse_tensor(normalized_adjacency(data.gene_adj), device),
+            loss_adj=_sparse_tensor(data.cell_adj, device),
+        )
+
+    def forward(self, model: ScrclModule) -> dict[str, Tensor]:
+        return model(self.x1, self.x2, self.cell_adj, self.x1_t, self.gene_adj, self.x2_t)
+
+
+@dataclass
+class TrainResult:
+    model: ScrclModule
+    losses: list[float] = field(default_factory=list)
+    wall_s: float = 0.0
+
+
+def embed(model: ScrclModule, inputs: Inputs) -> dict[str, Tensor]:
+    """Eval-mode forward pass (no dropout, no gradient)."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        out = inputs.forward(model)
+    model.train(was_training)
+    return out
+
+
+def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
+          on_epoch: Optional[EpochCallback] = None, eval_every: int = 1,
+          progress: bool = True, desc: str = "") -> TrainResult:
+    """Train one model from ``seed`` for ``cfg.epochs`` full-batch epochs.
+
+    ``on_epoch(epoch, outputs)`` (1-based epoch) is called every ``eval_every`` epochs and
+    after the last one with eval-mode outputs; the loop itself reads no labels.
+    """
+    set_seed(seed)
+    n, g = inputs.x1.shape
+    model = ScrclModule(n, g, cfg.hid_dim, out_dim, cfg.dropout).to(inputs.x1.device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    result = TrainResult(model)
+    start = time.perf_counter()
+    bar = tqdm(range(1, cfg.epochs + 1), desc=desc, disable=not progress, leave=False,
+               dynamic_ncols=True)
+    model.train()
+    for epoch in bar:
+        opt.zero_grad(set_to_none=True)
+        out = inputs.forward(model)
+        loss, parts = total_loss(out, inputs.loss_adj, cfg.temperature, cfg.lambda1, cfg.lambda2)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {float(loss)} at epoch {epoch}; "
+                                     f"lower --lr or --temperature")
+        loss.backward()
+        opt.step()
+        result.losses.append(loss.item())
+        if progress and epoch % 10 == 0:
+            bar.set_postfix(loss=f"{result.losses[-1]:.4g}")
+        if on_epoch is not None and (epoch % eval_every == 0 or epoch == cfg.epochs):
+            on_epoch(epoch, embed(model, inputs))
+    result.wall_s = time.perf_counter() - start
+    return result
