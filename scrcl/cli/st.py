@@ -1,0 +1,157 @@
+"""runST.py: spatial domains of a spatial transcriptomics data set by scRCL."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+from .._constants import EMBEDDING_KEY, KEY_ADDED, SPATIAL_KEY
+from ..config import default_config, get_preset, preset_names
+from ..data.registry import ST_DATASETS
+from ..data.spatial import ST_LABEL_KEYS, drop_unlabelled, load_st, prepare_st, resolve_st
+from ..errors import ScrclInputError
+from ..tl import fit
+from . import common
+
+log = logging.getLogger("scrcl")
+
+CLUSTERS = ("kmeans", "gmm", "leiden")
+
+DESCRIPTION = f"""\
+Spatial domains of a spatial transcriptomics data set by scRCL, and the results on disk.
+
+--dataset takes a benchmark name, looked up under <data-dir>/stdata/ and run with its
+published preset:
+  {', '.join(ST_DATASETS)}
+(DLPFC: stdata/DLPFC/<id>/ with filtered_feature_bc_matrix.h5, spatial/, metadata.tsv;
+Human_Breast_Cancer, Mouse_Brain_Anterior: stdata/<name>/ likewise; Mouse_Embryo_E9.5:
+stdata/Mouse_Embryo_E9.5/E9.5_E1S1.MOSTA.h5ad), or a path to any 10x Visium folder
+(spaceranger 1.x tissue_positions_list.csv or 2.x tissue_positions.csv) or any .h5ad with
+coordinates in obsm['spatial']. A file named after a benchmark (e.g. 151507.h5ad) gets that
+benchmark's preset. Labels: --label-key, else the benchmark's column, else the first of
+{', '.join(ST_LABEL_KEYS)} present; spots without a label are dropped.
+
+X may be counts (HVG 'seurat_v3', normalise 1e4, log1p, scale, clip 10) or processed values
+such as PCA scores (detected by negative or non-integer values: used as they are).
+
+Outputs (folder --out, default results/ST/<dataset>/, written atomically):
+  metrics.json  protocol, config, K, per-seed ACC/NMI/ARI/F1, mean and std, time, memory
+  labels.csv    one row per spot, one column per seed (predicted domain)
+  scrcl.h5ad    the spots + obs['scrcl'], obs['scrcl_seed<S>'], obsm['X_scrcl'],
+                obsm['spatial'], uns['scrcl']
+  --plot: figures/ST/<dataset>/spatial_domains.png, umap.png (and paga.png with --paga)
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="runST.py", description=DESCRIPTION,
+                                formatter_class=common.HelpFormatter)
+    p.add_argument("--dataset", required=True,
+                   help="a benchmark name, a Visium folder or an .h5ad file with obsm['spatial']")
+    common.add_run_options(p, "ST")
+    s = p.add_argument_group("spatial options")
+    s.add_argument("--cluster", choices=CLUSTERS, default="kmeans",
+                   help="clustering of the embedding: cosine k-means (as published), a Gaussian "
+                        "mixture with one shared full covariance (mclust 'EEE'), or Leiden with "
+                        "its resolution searched to give K domains")
+    s.add_argument("--radius", type=int,
+                   help="spatial label refinement: each spot takes the majority domain of its "
+                        "RADIUS nearest spots (default: the preset's, 50; 0 = off)")
+    s.add_argument("--preprocessed", choices=("auto", "yes", "no"), default="auto",
+                   help="whether X is already processed (skip normalisation, log1p and HVG "
+                        "selection); auto: yes when X has negative or non-integer values")
+    s.add_argument("--preset", help="published preset to use (default: the data set's own, or "
+                                    "the file's name when it is a benchmark name; 'none' for the "
+                                    "documented defaults)")
+    s.add_argument("--plot", action="store_true",
+                   help="draw the domains on the tissue beside the ground truth, and a UMAP")
+    s.add_argument("--paga", action="store_true", help="also draw PAGA of the domains "
+                                                       "(implies --plot)")
+    s.add_argument("--figures", help="figure folder (default figures/ST/<dataset>)")
+    common.add_model_options(p)
+    return p
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    return common.guarded(lambda: run(args))
+
+
+def choose_preset(name: str, asked: Optional[str]):
+    """The base configuration: --preset, else the data set's preset, else the defaults."""
+    if asked is not None:
+        if asked.lower() == "none":
+            return default_config("ST")
+        cfg = get_preset(asked)
+        if cfg is None or asked not in preset_names("ST"):
+            raise ScrclInputError(f"unknown --preset '{asked}': choose 'none' or one of "
+                                  f"{', '.join(preset_names('ST'))}")
+        return cfg
+    if name in preset_names("ST"):
+        return get_preset(name)
+    return default_config("ST")
+
+
+def clusterer(kind: str, n_init: int):
+    """The cluster_fn of the pipeline for ``--cluster`` (None: the pipeline's k-means)."""
+    if kind == "kmeans":
+        return None
+    if kind == "gmm":
+        from ..mixture import gmm_eee
+
+        return lambda emb, k, seed: gmm_eee(emb.cpu().numpy(), k, seed=seed)
+    from ..leiden import leiden_k
+
+    return lambda emb, k, seed: leiden_k(emb.cpu().numpy(), k, seed=seed)
+
+
+def run(args: argparse.Namespace) -> int:
+    common.setup_logging(args.quiet)
+    common.check_options(args)
+    if args.radius is not None and args.radius < 0:
+        raise ScrclInputError(f"--radius must be 0 (off) or positive, got {args.radius}")
+    ref = resolve_st(args.dataset, args.data_dir)
+    base = choose_preset(ref.name, args.preset)
+    cfg = common.config_from_args(base, args).replace(radius=args.radius)
+    adata, label_key = load_st(ref, args.label_key)
+    if label_key is None and args.n_clusters is None:
+        raise ScrclInputError(f"no label column (looked for {', '.join(ST_LABEL_KEYS)}) and no "
+                              f"--n-clusters: give --n-clusters K to run without labels, or "
+                              f"--label-key COLUMN")
+    if label_key is not None:
+        adata = drop_unlabelled(adata, label_key)
+    radius = cfg.radius or 0
+    if radius >= adata.n_obs:
+        raise ScrclInputError(f"--radius {radius} needs more than {radius} spots, the data has "
+                              f"{adata.n_obs}; lower --radius")
+    print(f"config ({cfg.preset or 'defaults'}"
+          f"{', with command-line changes' if cfg != base else ''}): {cfg.to_dict()}")
+    prepared = prepare_st(adata, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, args.preprocessed)
+    from ..spatial import refiner
+
+    coords = adata.obsm[SPATIAL_KEY][prepared.cells]
+    result = fit(adata, prepared, n_clusters=args.n_clusters, label_key=label_key, config=cfg,
+                 seeds=args.seeds, protocol=args.protocol, device=args.device,
+                 progress=not args.quiet, cluster_fn=clusterer(args.cluster, cfg.kmeans_n_init),
+                 postprocess=refiner(coords, radius) if radius else None,
+                 oracle_metric="ari")
+    record = common.run_record(ref.name, result, prepared.n_cells, prepared.n_genes, label_key,
+                               extra={"input": str(ref.path), "cluster": args.cluster,
+                                      "radius": radius, "preprocessed": args.preprocessed})
+    out = Path(args.out) if args.out else Path("results") / "ST" / ref.name
+    common.write_outputs(out, adata, record, result, prepared.cells)
+    common.print_summary(record)
+    print(f"results written to {out}/ (metrics.json, labels.csv, scrcl.h5ad)")
+    if args.plot or args.paga:
+        from ..plotting.spatial import spatial_figures
+
+        fig_dir = Path(args.figures) if args.figures else Path("figures") / "ST" / ref.name
+        paths = spatial_figures(adata, KEY_ADDED, EMBEDDING_KEY, fig_dir, label_key, args.paga)
+        print(f"figures written: {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
