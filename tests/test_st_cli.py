@@ -1,0 +1,112 @@
+"""runST.py end to end: the output contract, error lines, labels never steering the result."""
+import json
+import subprocess
+import sys
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from _shared_data import REPO, shared_file
+from scrcl.cli import st as st_cli
+
+FAST = ["--epochs", "3", "--seeds", "5", "--hid-dim", "64", "--quiet"]
+
+
+@pytest.mark.slow
+def test_runst_on_a_dlpfc_stand_in_writes_the_contract(tmp_path):
+    path = shared_file("stdata_pca/151507.h5ad")
+    proc = subprocess.run([sys.executable, str(REPO / "runST.py"), "--dataset", str(path),
+                           *FAST], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = tmp_path / "results" / "ST" / "151507"
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["protocol"] == "final" and record["n_cells"] == 4221
+    assert record["n_clusters"] == 7 and record["config"]["radius"] == 50
+    assert record["config"]["preset"] == "151507" and record["cluster"] == "kmeans"
+    assert 0.0 < record["mean"]["ari"] <= 1.0
+    labels = pd.read_csv(out / "labels.csv", index_col=0)
+    assert list(labels.columns) == ["seed5"] and len(labels) == 4221
+    assert labels["seed5"].nunique() <= 7
+    result = ad.read_h5ad(out / "scrcl.h5ad")
+    source = ad.read_h5ad(path)
+    assert np.array_equal(result.obsm["spatial"], source.obsm["spatial"])
+    assert result.obsm["X_scrcl"].shape == (4221, 14)
+    assert result.obs["scrcl"].astype(int).tolist() == labels["seed5"].tolist()
+    assert "[final]" in proc.stdout
+
+
+def _subset(tmp_path, n=600, labels=True):
+    src = ad.read_h5ad(shared_file("stdata_pca/151507.h5ad"))
+    sub = src[:n].copy()
+    if not labels:
+        del sub.obs["ground_truth"]
+    path = tmp_path / ("lab.h5ad" if labels else "nolab.h5ad")
+    sub.write_h5ad(path)
+    return path, sub.obs["ground_truth"].nunique() if labels else None
+
+
+def test_final_protocol_result_does_not_depend_on_labels(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with_labels, k = _subset(tmp_path)
+    without, _ = _subset(tmp_path, labels=False)
+    opts = FAST + ["--preset", "151507", "--radius", "10"]
+    assert st_cli.main(["--dataset", str(with_labels), "--out", "a", *opts]) == 0
+    assert st_cli.main(["--dataset", str(without), "--n-clusters", str(k), "--out", "b",
+                        *opts]) == 0
+    a = pd.read_csv(tmp_path / "a" / "labels.csv", index_col=0)
+    b = pd.read_csv(tmp_path / "b" / "labels.csv", index_col=0)
+    assert a.equals(b)
+    assert json.loads((tmp_path / "b" / "metrics.json").read_text())["mean"] is None
+
+
+@pytest.mark.parametrize("cluster", ["gmm", "leiden"])
+def test_other_backends_and_oracle(tmp_path, monkeypatch, cluster):
+    monkeypatch.chdir(tmp_path)
+    path, k = _subset(tmp_path)
+    assert st_cli.main(["--dataset", str(path), "--cluster", cluster, "--protocol", "oracle",
+                        "--radius", "0", *FAST]) == 0
+    record = json.loads((tmp_path / "results" / "ST" / "lab" / "metrics.json").read_text())
+    assert record["protocol"] == "oracle" and record["cluster"] == cluster
+    assert record["per_seed"][0]["epoch_used"] in (1, 2, 3)
+    assert record["radius"] == 0
+    labels = pd.read_csv(tmp_path / "results" / "ST" / "lab" / "labels.csv", index_col=0)
+    assert labels["seed5"].nunique() == k
+
+
+@pytest.mark.slow
+def test_plots_on_the_tiny_visium_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = shared_file("formats/visium_tiny")
+    assert st_cli.main(["--dataset", str(folder), "--n-clusters", "3", "--k", "6",
+                        "--radius", "6", "--plot", "--paga", *FAST]) == 0
+    figures = tmp_path / "figures" / "ST" / "visium_tiny"
+    for name in ("spatial_domains.png", "umap.png", "paga.png"):
+        assert (figures / name).stat().st_size > 10_000
+    result = ad.read_h5ad(tmp_path / "results" / "ST" / "visium_tiny" / "scrcl.h5ad")
+    assert result.obsm["spatial"].shape == (100, 2)
+
+
+def _error_line(capsys, argv):
+    rc = st_cli.main(argv)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_bad_input_gives_one_line_and_no_results(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    err = _error_line(capsys, ["--dataset", "151507", "--data-dir", str(tmp_path)])
+    assert "filtered_feature_bc_matrix.h5" in err and "spatialLIBD" in err
+    nocoords = tmp_path / "nocoords.h5ad"
+    ad.AnnData(np.ones((10, 3), dtype=np.float32)).write_h5ad(nocoords)
+    assert "obsm['spatial']" in _error_line(capsys, ["--dataset", str(nocoords)])
+    path, _ = _subset(tmp_path, n=50)
+    assert "--radius" in _error_line(capsys, ["--dataset", str(path), "--radius", "-1"])
+    assert "--radius" in _error_line(capsys, ["--dataset", str(path), "--radius", "60"])
+    assert "--preset" in _error_line(capsys, ["--dataset", str(path), "--preset", "Zeisel"])
+    unlabelled, _ = _subset(tmp_path, n=50, labels=False)
+    assert "--n-clusters" in _error_line(capsys, ["--dataset", str(unlabelled)])
+    assert not (tmp_path / "results").exists()
