@@ -1,0 +1,77 @@
+"""k-means and the accuracy metrics on hand-made cases."""
+import numpy as np
+import pytest
+
+from scrcl import metrics
+from scrcl.cluster import kmeans_cosine
+
+
+def _directions(seed=0, per=40):
+    rng = np.random.default_rng(seed)
+    centres = np.eye(4)[:, :4] * 10 + 1
+    x = np.concatenate([c + rng.normal(scale=0.3, size=(per, 4)) for c in centres])
+    truth = np.repeat(np.arange(4), per)
+    return x, truth
+
+
+def test_kmeans_recovers_separated_directions():
+    x, truth = _directions()
+    res = kmeans_cosine(x, 4, n_init=5, seed=0)
+    assert metrics.ari(truth, res.labels) == 1.0
+    assert np.isfinite(res.centroids).all()
+
+
+def test_kmeans_is_deterministic_per_seed():
+    x = np.random.default_rng(1).normal(size=(200, 6))
+    a = kmeans_cosine(x, 5, n_init=3, seed=7).labels
+    b = kmeans_cosine(x, 5, n_init=3, seed=7).labels
+    assert np.array_equal(a, b)
+
+
+def test_kmeans_no_nan_when_clusters_empty():
+    # 3 distinct directions, asked for 6 clusters: some clusters must be re-seeded
+    x = np.repeat(np.eye(3), 10, axis=0)
+    res = kmeans_cosine(x, 6, n_init=2, seed=0)
+    assert np.isfinite(res.centroids).all()
+    assert res.labels.min() >= 0 and res.labels.max() < 6
+
+
+def test_kmeans_rejects_k_above_n():
+    with pytest.raises(ValueError):
+        kmeans_cosine(np.ones((3, 2)), 4)
+
+
+def test_metrics_on_a_relabelled_perfect_clustering():
+    truth = np.array(["a", "a", "b", "b", "c", "c"])
+    pred = np.array([2, 2, 0, 0, 1, 1])
+    before = pred.copy()
+    assert metrics.evaluate(truth, pred) == {"acc": 1.0, "nmi": 1.0, "ari": 1.0, "f1": 1.0}
+    assert np.array_equal(pred, before)  # predictions are never modified
+
+
+def test_acc_by_hand_with_more_clusters_than_classes():
+    truth = np.array([0, 0, 0, 1, 1, 1])
+    pred = np.array([0, 0, 1, 2, 2, 2])  # cluster 1 is left unmatched
+    assert metrics.accuracy(truth, pred) == pytest.approx(5 / 6)
+    # class 0: precision 1, recall 2/3 -> F1 0.8; class 1: F1 1
+    assert metrics.f1_macro(truth, pred) == pytest.approx(0.9)
+
+
+def test_acc_by_hand_with_fewer_clusters_than_classes():
+    truth = np.array([0, 0, 1, 1, 2, 2])
+    pred = np.array([0, 0, 0, 0, 1, 1])
+    assert metrics.accuracy(truth, pred) == pytest.approx(4 / 6)
+    # matched: cluster 0 -> class 0 (or 1), cluster 1 -> class 2; one class gets nothing
+    assert metrics.f1_macro(truth, pred) == pytest.approx((2 / 3 + 0 + 1) / 3)
+
+
+def test_nmi_is_arithmetic_and_ari_by_hand():
+    truth = [0, 0, 1, 1]
+    pred = [0, 0, 0, 1]
+    # H(T) = ln 2, H(P) = -(3/4 ln 3/4 + 1/4 ln 1/4), I = H(T) + H(P) - H(T,P)
+    ht = np.log(2)
+    hp = -(0.75 * np.log(0.75) + 0.25 * np.log(0.25))
+    htp = -(0.5 * np.log(0.5) + 2 * 0.25 * np.log(0.25))
+    assert metrics.nmi(truth, pred) == pytest.approx((ht + hp - htp) / ((ht + hp) / 2))
+    # pairs: 6; same-truth pairs 2, same-pred pairs 3, both 1 -> ARI = (1 - 1) / (2.5 - 1)
+    assert metrics.ari(truth, pred) == pytest.approx(0.0)

@@ -1,0 +1,92 @@
+"""Model layers against torch_geometric's own GCNConv and against the literal formulas."""
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch_geometric.nn import GCNConv
+
+from scrcl.graphs import normalized_adjacency
+from scrcl.nn import GCNView, MLPView, Refinement, ScrclModule
+from scrcl.nn.gcn import GCNLayer
+from scrcl.train import _to_tensor
+
+# a 4-node graph: 0-1, 1-2, 2-3, 1-3
+EDGES = np.array([[0, 1], [1, 2], [2, 3], [1, 3]])
+
+
+def _adj4():
+    a = sp.coo_matrix((np.ones(4), (EDGES[:, 0], EDGES[:, 1])), shape=(4, 4))
+    return (a + a.T).tocsr()
+
+
+def test_gcn_layer_equals_torch_geometric_gcnconv():
+    torch.manual_seed(0)
+    ours = GCNLayer(5, 3)
+    ref = GCNConv(5, 3)
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(4, 5)
+    ei = torch.tensor(np.r_[EDGES, EDGES[:, ::-1]].T.copy())
+    adj = _to_tensor(normalized_adjacency(_adj4()), torch.device("cpu"))
+    assert torch.allclose(ours(x, adj), ref(x, ei), atol=1e-6)
+
+
+def test_gcn_layer_by_hand():
+    layer = GCNLayer(1, 1)
+    with torch.no_grad():
+        layer.lin.weight.fill_(1.0)
+        layer.bias.fill_(0.0)
+    x = torch.tensor([[1.0], [2.0], [3.0], [4.0]])
+    adj = _to_tensor(normalized_adjacency(_adj4()), torch.device("cpu"))
+    deg = np.array([2, 4, 3, 3])  # degrees of A + I
+    want_0 = 1 / 2 * 1 + 2 / np.sqrt(2 * 4)  # node 0: itself and node 1
+    assert layer(x, adj)[0, 0].item() == np.float32(want_0)
+
+
+def test_sparse_inputs_give_the_dense_values_and_gradients():
+    rng = np.random.default_rng(0)
+    x = sp.random(30, 12, density=0.3, random_state=1, format="csr", dtype=np.float32)
+    a = sp.random(30, 30, density=0.1, random_state=2)
+    a = ((a + a.T) > 0).astype(np.float32)
+    a.setdiag(0)
+    adj = _to_tensor(normalized_adjacency(a), torch.device("cpu"))
+    dense = torch.tensor(x.toarray())
+    xs, xs_t = _to_tensor(x, torch.device("cpu")), _to_tensor(x.T.tocsr(), torch.device("cpu"))
+    for module, call in [(MLPView(12, 8), lambda m, x_, t: m(x_, t)),
+                         (GCNView(12, 8, 0.0), lambda m, x_, t: m(x_, adj, t))]:
+        out_d = call(module, dense, None)
+        grads_d = torch.autograd.grad(out_d.square().sum(), list(module.parameters()))
+        out_s = call(module, xs, xs_t)
+        grads_s = torch.autograd.grad(out_s.square().sum(), list(module.parameters()))
+        assert torch.allclose(out_d, out_s, atol=1e-5)
+        for gd, gs in zip(grads_d, grads_s):
+            assert torch.allclose(gd, gs, rtol=1e-4, atol=1e-5)
+
+
+def test_fused_refinement_equals_projecting_to_gene_space():
+    torch.manual_seed(1)
+    n, g, h, c = 20, 15, 10, 4
+    ref = Refinement(h, g, n, c, dropout=0.0)
+    h1, h2 = torch.randn(n, h), torch.randn(n, h)
+    xt = torch.rand(g, n)
+    b = sp.random(g, g, density=0.2, random_state=0)
+    b = ((b + b.T) > 0).astype(np.float32)
+    b.setdiag(0)
+    gene_adj = _to_tensor(normalized_adjacency(b), torch.device("cpu"))
+    fused = ref(h1, h2, xt, gene_adj, fused=True)
+    literal = ref(h1, h2, xt, gene_adj, fused=False)
+    for f, l in zip(fused, literal):
+        assert torch.allclose(f, l, atol=1e-5)
+        assert torch.allclose(f.norm(dim=1), torch.ones(n), atol=1e-5)
+
+
+def test_module_output_shapes():
+    n, g = 25, 12
+    model = ScrclModule(n, g, hid_dim=16, out_dim=3, dropout=0.1)
+    x = torch.rand(n, g)
+    a = sp.random(n, n, density=0.2, random_state=0)
+    a = ((a + a.T) > 0).astype(np.float32)
+    a.setdiag(0)
+    adj = _to_tensor(normalized_adjacency(a), torch.device("cpu"))
+    gadj = _to_tensor(normalized_adjacency(sp.identity(g) * 0), torch.device("cpu"))
+    out = model(x, x, adj, x.T.contiguous(), gadj)
+    assert out["e1"].shape == (n, 16) and out["z2"].shape == (n, 3)
+    assert torch.allclose(out["e2"].norm(dim=1), torch.ones(n), atol=1e-5)

@@ -1,0 +1,203 @@
+"""runSC.py as a user runs it: bad input, the output contract, the honesty of 'final'."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from _shared_data import shared_file
+from scrcl.data.synthetic import synthetic_counts
+
+REPO = Path(__file__).resolve().parents[1]
+FAST = ["--epochs", "3", "--hid-dim", "32", "--hvg", "100", "--seeds", "5", "--quiet"]
+
+
+def run_sc(*args, cwd=None, env_extra=None):
+    env = dict(os.environ, OMP_NUM_THREADS="1", **(env_extra or {}))
+    return subprocess.run([sys.executable, str(REPO / "runSC.py"), *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd or REPO, env=env, timeout=600)
+
+
+def _write(tmp_path, adata, name="data.h5ad"):
+    path = tmp_path / name
+    adata.write_h5ad(path)
+    return path
+
+
+def _assert_clean_error(proc, words, out_dir=None):
+    assert proc.returncode == 2, proc.stderr
+    lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+    if out_dir is not None:
+        assert not Path(out_dir).exists()
+
+
+def _small(n=60, genes=150, seed=0):
+    return synthetic_counts(n_cells=n, n_genes=genes, n_types=3, seed=seed)
+
+
+@pytest.mark.parametrize("case,words", [
+    ("missing", ["file not found"]),
+    ("not_anndata", ["cannot read", "AnnData"]),
+    ("no_label", ["no label column", "--label-key"]),
+    ("nan", ["NaN"]),
+    ("negative", ["negative", "counts"]),
+    ("k_too_large", ["clusters", "cells"]),
+    ("hvg_too_large", ["--hvg", "genes"]),
+    ("empty", ["empty"]),
+    ("unknown_benchmark", ["Quake_Smart-seq2_Diaphragm", "Cell BLAST"]),
+])
+def test_bad_input_gives_one_line_and_exit_2(tmp_path, case, words):
+    out = tmp_path / "out"
+    adata = _small()
+    extra = []
+    if case == "missing":
+        path = tmp_path / "nope.h5ad"
+    elif case == "not_anndata":
+        path = tmp_path / "bad.h5ad"
+        path.write_text("this is not an h5ad file")
+    elif case == "no_label":
+        path = _write(tmp_path, adata)
+        extra = ["--label-key", "celltype"]
+    elif case == "nan":
+        x = adata.X.toarray()
+        x[0, 0] = np.nan
+        adata.X = sp.csr_matrix(x)
+        path = _write(tmp_path, adata)
+    elif case == "negative":
+        x = adata.X.toarray()
+        x[1, 1] = -3
+        adata.X = sp.csr_matrix(x)
+        path = _write(tmp_path, adata)
+    elif case == "k_too_large":
+        path = _write(tmp_path, adata)
+        extra = ["--n-clusters", "500"]
+    elif case == "hvg_too_large":
+        path = _write(tmp_path, adata)
+        extra = ["--hvg", "100000"]
+    elif case == "empty":
+        path = _write(tmp_path, ad.AnnData(sp.csr_matrix((0, 5), dtype=np.float32)))
+        extra = ["--n-clusters", "2"]
+    elif case == "unknown_benchmark":
+        path = "Diaphragm"
+        extra = ["--data-dir", tmp_path]
+    args = ["--dataset", path, "--out", out, *FAST, *extra]
+    _assert_clean_error(run_sc(*args), words, out)
+
+
+def test_help_explains_every_option():
+    proc = run_sc("--help")
+    assert proc.returncode == 0
+    for opt in ["--lr", "--epochs", "--hvg", "--k", "--tms", "--dropout", "--weight-decay",
+                "--lambda1", "--lambda2", "--temperature", "--hid-dim", "--out-dim",
+                "--protocol", "--seeds", "--device", "--n-clusters", "--label-key",
+                "--data-dir", "--out", "--quiet"]:
+        assert opt in proc.stdout
+
+
+def test_unlabelled_data_needs_k_and_then_prints_no_metrics(tmp_path):
+    adata = _small()
+    del adata.obs["cell_type1"]
+    path = _write(tmp_path, adata)
+    _assert_clean_error(run_sc("--dataset", path, "--out", tmp_path / "o", *FAST),
+                        ["--n-clusters"])
+    proc = run_sc("--dataset", path, "--out", tmp_path / "o", "--n-clusters", "3", *FAST)
+    assert proc.returncode == 0, proc.stderr
+    assert "not scored" in proc.stdout and "ARI" not in proc.stdout
+    record = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert record["mean"] is None and record["n_clusters_source"] == "given"
+
+
+def test_final_protocol_never_reads_labels(tmp_path):
+    """Same data with and without a label column: identical clusters."""
+    adata = _small(seed=3)
+    with_labels = _write(tmp_path, adata, "with.h5ad")
+    del adata.obs["cell_type1"]
+    without = _write(tmp_path, adata, "without.h5ad")
+    a = run_sc("--dataset", with_labels, "--out", tmp_path / "a", *FAST)
+    b = run_sc("--dataset", without, "--out", tmp_path / "b", "--n-clusters", "3", *FAST)
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    la = pd.read_csv(tmp_path / "a" / "labels.csv", index_col=0)
+    lb = pd.read_csv(tmp_path / "b" / "labels.csv", index_col=0)
+    assert la.equals(lb)
+    assert "K=3 (number of true classes)" in a.stdout
+
+
+def test_same_seed_same_labels_and_oracle_is_named(tmp_path):
+    path = _write(tmp_path, _small(seed=4))
+    runs = [run_sc("--dataset", path, "--out", tmp_path / f"r{i}", *FAST) for i in range(2)]
+    assert all(r.returncode == 0 for r in runs), runs[0].stderr
+    first, second = (pd.read_csv(tmp_path / f"r{i}" / "labels.csv") for i in range(2))
+    assert first.equals(second)
+    oracle = run_sc("--dataset", path, "--out", tmp_path / "o", "--protocol", "oracle", *FAST)
+    assert oracle.returncode == 0, oracle.stderr
+    assert "[oracle]" in oracle.stdout and "answer key" in oracle.stdout
+    record = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert record["protocol"] == "oracle"
+    assert 1 <= record["per_seed"][0]["epoch_used"] <= 3
+
+
+def test_demo_runs_without_any_file(tmp_path):
+    proc = run_sc("--dataset", "demo", "--out", tmp_path / "demo", "--seeds", "5", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert "[final]" in proc.stdout
+    record = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    assert record["mean"]["ari"] > 0.5  # four planted cell types are found
+
+
+def check_contract(out: Path, n_cells: int, seeds: list[int], protocol: str) -> dict:
+    assert sorted(p.name for p in out.iterdir()) == ["labels.csv", "metrics.json", "scrcl.h5ad"]
+    record = json.loads((out / "metrics.json").read_text())
+    for key in ["dataset", "protocol", "seeds", "config", "n_cells", "n_genes", "n_clusters",
+                "per_seed", "mean", "std", "memory", "versions"]:
+        assert key in record
+    assert record["protocol"] == protocol and record["seeds"] == seeds
+    for entry in record["per_seed"]:
+        assert set(entry) >= {"seed", "acc", "nmi", "ari", "f1", "epoch_used", "wall_s"}
+    labels = pd.read_csv(out / "labels.csv", index_col=0)
+    assert list(labels.columns) == [f"seed{s}" for s in seeds] and len(labels) == n_cells
+    adata = ad.read_h5ad(out / "scrcl.h5ad")
+    assert adata.n_obs == n_cells
+    assert isinstance(adata.obs["scrcl"].dtype, pd.CategoricalDtype)
+    for s in seeds:
+        assert f"scrcl_seed{s}" in adata.obs
+    width = record["config"]["out_dim"] or record["n_clusters"]
+    assert adata.obsm["X_scrcl"].shape == (n_cells, 2 * width)
+    assert adata.uns["scrcl"]["protocol"] == protocol
+    assert not list(out.parent.glob(".*.tmp"))  # no temporary leftovers
+    return record
+
+
+@pytest.mark.slow
+def test_end_to_end_on_baron_mouse1(tmp_path):
+    path = shared_file("substitutes/scdata/Baron_mouse1.h5ad")
+    out = tmp_path / "baron"
+    proc = run_sc("--dataset", path, "--out", out, "--epochs", "5", "--seeds", "5", "15",
+                  "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    record = check_contract(out, 822, [5, 15], "final")
+    assert record["n_clusters"] == 13 and record["n_genes"] == 2000
+    assert 0.0 < record["mean"]["ari"] <= 1.0
+    assert "[final]" in proc.stdout
+
+
+@pytest.mark.slow
+def test_benchmark_name_resolves_in_data_dir(tmp_path):
+    src = shared_file("substitutes/scdata/Baron_mouse2.h5ad")
+    (tmp_path / "scdata").mkdir()
+    os.symlink(src, tmp_path / "scdata" / "Baron_human.h5ad")  # stands in for the real file
+    out = tmp_path / "bh"
+    proc = run_sc("--dataset", "Baron_human", "--out", out, "--epochs", "2", "--seeds", "5",
+                  "--hid-dim", "32", "--quiet", env_extra={"SCRCL_DATA_DIR": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    record = check_contract(out, 1064, [5], "final")
+    assert record["config"]["preset"] == "Baron_human" and record["config"]["hvg"] == 2000
