@@ -8,7 +8,15 @@ import torch.nn.functional as F
 from scrcl.graphs import adjacency_from_knn, knn_indices
 from scrcl.losses import cvc_loss, eda_loss, nca_loss
 
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    """Double precision for the comparisons, restored afterwards for the other tests."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
 
 
 def _graph(n, k, seed):
