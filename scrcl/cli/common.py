@@ -22,8 +22,15 @@ from ..io import atomic_dir, write_json
 from ..pipeline import METRICS, RunResult
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's layout; shows a default only where there is one to show."""
+
+    def _get_help_string(self, action):
+        help_ = action.help or ""
+        if ("%(default)" not in help_ and "default" not in help_ and action.default is not None
+                and action.default is not argparse.SUPPRESS and action.default is not False):
+            help_ += " (default: %(default)s)"
+        return help_
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
