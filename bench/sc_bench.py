@@ -48,6 +48,8 @@ def main() -> int:
     p.add_argument("--epochs", type=int, default=500)
     p.add_argument("--no-oracle", action="store_true",
                    help="score only the last epoch (no per-epoch clustering)")
+    p.add_argument("--save-trace", action="store_true",
+                   help="save per-epoch labels and every 10th epoch's embedding (.npz)")
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--out", default="results/bench", help="folder for sc_bench_<dataset>.json")
     args = p.parse_args()
@@ -66,11 +68,17 @@ def main() -> int:
         for seed in args.seeds:
             curve: list[dict] = []
             score_s = [0.0]
+            trace: dict[str, list] = {"labels": [], "emb_epochs": [], "emb": []}
 
             def on_epoch(epoch, outputs):
                 t = time.perf_counter()
-                labels = cluster(clustering_input(outputs), k, seed)
+                emb = clustering_input(outputs)
+                labels = cluster(emb, k, seed)
                 curve.append({"epoch": epoch, **evaluate(truth, labels)})
+                trace["labels"].append(labels.astype(np.int16))
+                if epoch % 10 == 0:
+                    trace["emb_epochs"].append(epoch)
+                    trace["emb"].append(emb.numpy().astype(np.float16))
                 score_s[0] += time.perf_counter() - t
 
             every = args.epochs if args.no_oracle else 1
@@ -79,6 +87,14 @@ def main() -> int:
                         eval_every=every, progress=False)
             wall = time.perf_counter() - t
             best = max(curve, key=lambda r: r["nmi"])
+            if args.save_trace and not args.no_oracle:
+                # per-epoch labels and embeddings, for studying label-free epoch selection
+                trace_path = Path(args.out) / f"sc_trace_{name}_seed{seed}.npz"
+                trace_path.parent.mkdir(parents=True, exist_ok=True)
+                np.savez_compressed(trace_path, labels=np.stack(trace["labels"]),
+                                    emb_epochs=np.array(trace["emb_epochs"]),
+                                    emb=np.stack(trace["emb"]), truth=truth,
+                                    losses=np.array(res.losses))
             runs.append({"seed": seed, "final": curve[-1], "oracle": best,
                          "train_s": wall - score_s[0], "scoring_s": score_s[0],
                          "s_per_epoch": (wall - score_s[0]) / args.epochs,

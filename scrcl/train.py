@@ -19,9 +19,9 @@ from tqdm.auto import tqdm
 
 from .config import ScrclConfig
 from .data.preprocess import PreparedData
-from .graphs import normalized_adjacency
+from . import graphs
 from .losses import total_loss
-from .nn import ScrclModule
+from .nn import ScrclModule, ViewInput
 
 log = logging.getLogger(__name__)
 
@@ -63,34 +63,54 @@ def _sparse_tensor(adj: sp.spmatrix, device: torch.device) -> Tensor:
 
 @dataclass
 class Inputs:
-    """The model inputs on one device. Feature matrices are dense, or sparse CSR when the
-    view is unsmoothed counts (then their transposes serve the weight gradients)."""
+    """The model inputs on one device."""
 
-    x1: Tensor  # (N, G)
-    x2: Tensor  # (N, G)
-    x1_t: Tensor  # (G, N): the gene encoder's input
-    x2_t: Optional[Tensor]  # (G, N) when x2 is sparse, else None
+    view1: ViewInput  # MLP view: X (sparse, smoothed inside the model) or S^t1 X
+    view2: ViewInput  # GCN view, likewise
+    gene_x: Tensor  # (G, N) X1^T, the gene encoder's input
+    gene_x_t: Optional[Tensor]  # (N, G) X1 when gene_x is sparse, else None
     cell_adj: Tensor  # (N, N) S = D^-1/2 (A + I) D^-1/2 of the cell graph
     gene_adj: Tensor  # (G, G) the same for the gene graph
     loss_adj: Tensor  # (N, N) the binary cell graph A, as the losses use it
 
     @classmethod
     def from_prepared(cls, data: PreparedData, device: torch.device) -> "Inputs":
-        def transposed(x):
-            return x.T.tocsr() if sp.issparse(x) else np.ascontiguousarray(x.T)
+        x = data.features
+        sparse_x = _to_tensor(x, device) if sp.issparse(x) else None
+        sparse_x_t = _to_tensor(x.T.tocsr(), device) if sp.issparse(x) else None
 
+        def view(steps: int) -> ViewInput:
+            if sparse_x is not None:  # S^t (X W) inside the model: no dense S^t X
+                return ViewInput(sparse_x, sparse_x_t, steps)
+            return ViewInput(_to_tensor(graphs.smooth(x, data.cell_adj, steps), device))
+
+        x1 = data.x1
         return cls(
-            x1=_to_tensor(data.x1, device),
-            x2=_to_tensor(data.x2, device),
-            x1_t=_to_tensor(transposed(data.x1), device),
-            x2_t=_to_tensor(transposed(data.x2), device) if sp.issparse(data.x2) else None,
-            cell_adj=_sparse_tensor(normalized_adjacency(data.cell_adj), device),
-            gene_adj=_sparse_tensor(normalized_adjacency(data.gene_adj), device),
+            view1=view(data.tms[0]),
+            view2=view(data.tms[1]),
+            gene_x=_to_tensor(x1.T.tocsr() if sp.issparse(x1) else np.ascontiguousarray(x1.T),
+                              device),
+            gene_x_t=_to_tensor(x1, device) if sp.issparse(x1) else None,
+            cell_adj=_sparse_tensor(graphs.normalized_adjacency(data.cell_adj), device),
+            gene_adj=_sparse_tensor(graphs.normalized_adjacency(data.gene_adj), device),
             loss_adj=_sparse_tensor(data.cell_adj, device),
         )
 
+    @property
+    def n_cells(self) -> int:
+        return self.gene_x.shape[1]
+
+    @property
+    def n_genes(self) -> int:
+        return self.gene_x.shape[0]
+
+    @property
+    def device(self) -> torch.device:
+        return self.gene_x.device
+
     def forward(self, model: ScrclModule) -> dict[str, Tensor]:
-        return model(self.x1, self.x2, self.cell_adj, self.x1_t, self.gene_adj, self.x2_t)
+        return model(self.view1, self.view2, self.cell_adj, self.gene_x, self.gene_adj,
+                     self.gene_x_t)
 
 
 @dataclass
@@ -119,8 +139,8 @@ def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
     after the last one with eval-mode outputs; the loop itself reads no labels.
     """
     set_seed(seed)
-    n, g = inputs.x1.shape
-    model = ScrclModule(n, g, cfg.hid_dim, out_dim, cfg.dropout).to(inputs.x1.device)
+    model = ScrclModule(inputs.n_cells, inputs.n_genes, cfg.hid_dim, out_dim,
+                        cfg.dropout).to(inputs.device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     result = TrainResult(model)
     start = time.perf_counter()

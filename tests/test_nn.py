@@ -1,11 +1,12 @@
 """Model layers against torch_geometric's own GCNConv and against the literal formulas."""
 import numpy as np
+import pytest
 import scipy.sparse as sp
 import torch
 from torch_geometric.nn import GCNConv
 
-from scrcl.graphs import normalized_adjacency
-from scrcl.nn import GCNView, MLPView, Refinement, ScrclModule
+from scrcl.graphs import normalized_adjacency, smooth
+from scrcl.nn import GCNView, MLPView, Refinement, ScrclModule, ViewInput
 from scrcl.nn.gcn import GCNLayer
 from scrcl.train import _to_tensor
 
@@ -41,20 +42,23 @@ def test_gcn_layer_by_hand():
     assert layer(x, adj)[0, 0].item() == np.float32(want_0)
 
 
-def test_sparse_inputs_give_the_dense_values_and_gradients():
-    rng = np.random.default_rng(0)
+@pytest.mark.parametrize("steps", [0, 2])
+def test_sparse_inputs_give_the_dense_values_and_gradients(steps):
+    """Sparse X with the smoothing folded in after the linear map == dense S^t X."""
     x = sp.random(30, 12, density=0.3, random_state=1, format="csr", dtype=np.float32)
     a = sp.random(30, 30, density=0.1, random_state=2)
     a = ((a + a.T) > 0).astype(np.float32)
     a.setdiag(0)
-    adj = _to_tensor(normalized_adjacency(a), torch.device("cpu"))
-    dense = torch.tensor(x.toarray())
-    xs, xs_t = _to_tensor(x, torch.device("cpu")), _to_tensor(x.T.tocsr(), torch.device("cpu"))
-    for module, call in [(MLPView(12, 8), lambda m, x_, t: m(x_, t)),
-                         (GCNView(12, 8, 0.0), lambda m, x_, t: m(x_, adj, t))]:
-        out_d = call(module, dense, None)
+    cpu = torch.device("cpu")
+    adj = _to_tensor(normalized_adjacency(a), cpu)
+    dense = torch.tensor(smooth(x, a, steps) if steps else x.toarray())
+    xs, xs_t = _to_tensor(x, cpu), _to_tensor(x.T.tocsr(), cpu)
+    for module, call in [
+            (MLPView(12, 8), lambda m, x_, t, k: m(x_, t, adj, k)),
+            (GCNView(12, 8, 0.0), lambda m, x_, t, k: m(x_, adj, t, k))]:
+        out_d = call(module, dense, None, 0)
         grads_d = torch.autograd.grad(out_d.square().sum(), list(module.parameters()))
-        out_s = call(module, xs, xs_t)
+        out_s = call(module, xs, xs_t, steps)
         grads_s = torch.autograd.grad(out_s.square().sum(), list(module.parameters()))
         assert torch.allclose(out_d, out_s, atol=1e-5)
         for gd, gs in zip(grads_d, grads_s):
@@ -87,6 +91,6 @@ def test_module_output_shapes():
     a.setdiag(0)
     adj = _to_tensor(normalized_adjacency(a), torch.device("cpu"))
     gadj = _to_tensor(normalized_adjacency(sp.identity(g) * 0), torch.device("cpu"))
-    out = model(x, x, adj, x.T.contiguous(), gadj)
+    out = model(ViewInput(x), ViewInput(x), adj, x.T.contiguous(), gadj)
     assert out["e1"].shape == (n, 16) and out["z2"].shape == (n, 3)
     assert torch.allclose(out["e2"].norm(dim=1), torch.ones(n), atol=1e-5)

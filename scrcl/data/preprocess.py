@@ -23,10 +23,15 @@ Matrix = Union[np.ndarray, sp.csr_matrix]
 
 @dataclass
 class PreparedData:
-    """Everything the model needs, as numpy / scipy objects (no torch yet)."""
+    """Everything the model needs, as numpy / scipy objects (no torch yet).
 
-    x1: Matrix  # (N, G) MLP view input, S^t1 X
-    x2: Matrix  # (N, G) GCN view input, S^t2 X
+    The two views are X1 = S^t1 X and X2 = S^t2 X (``tms = (t1, t2)``); they are kept as
+    X and t, because for sparse X the model computes S^t (X W) instead, which is the same
+    number at a fraction of the cost.
+    """
+
+    features: Matrix  # (N, G) X: counts (scRNA-seq) or scaled expression (spatial)
+    tms: tuple[int, int]  # smoothing steps of the MLP view and of the GCN view
     cell_adj: sp.csr_matrix  # (N, N) binary symmetric cell graph, no self loops
     gene_adj: sp.csr_matrix  # (G, G) binary symmetric gene graph, no self loops
     cells: np.ndarray  # (N,) bool mask of the input cells kept
@@ -35,11 +40,21 @@ class PreparedData:
 
     @property
     def n_cells(self) -> int:
-        return self.x1.shape[0]
+        return self.features.shape[0]
 
     @property
     def n_genes(self) -> int:
-        return self.x1.shape[1]
+        return self.features.shape[1]
+
+    @property
+    def x1(self) -> Matrix:
+        """(N, G) the MLP view's input S^t1 X."""
+        return graphs.smooth(self.features, self.cell_adj, self.tms[0])
+
+    @property
+    def x2(self) -> Matrix:
+        """(N, G) the GCN view's input S^t2 X."""
+        return graphs.smooth(self.features, self.cell_adj, self.tms[1])
 
 
 def as_csr(x) -> sp.csr_matrix:
@@ -131,8 +146,8 @@ def prepare_sc(adata: ad.AnnData, hvg: int, k: int, tms: tuple[int, int], gene_k
     cell_adj = graphs.cell_graph(graph_features, k)
     gene_adj = graphs.gene_graph(x.T.toarray(), gene_k)
     return PreparedData(
-        x1=graphs.smooth(x, cell_adj, tms[0]),
-        x2=graphs.smooth(x, cell_adj, tms[1]),
+        features=x,
+        tms=tuple(tms),
         cell_adj=cell_adj,
         gene_adj=gene_adj,
         cells=cells,

@@ -376,8 +376,8 @@ def prepare_st(adata: ad.AnnData, hvg: int, k: int, tms: tuple[int, int], gene_k
     spot_adj = graphs.spatial_graph(coords, k)
     gene_adj = graphs.gene_graph(np.ascontiguousarray(features.T), gene_k)
     return PreparedData(
-        x1=graphs.smooth(features, spot_adj, tms[0]),
-        x2=graphs.smooth(features, spot_adj, tms[1]),
+        features=features,
+        tms=tuple(tms),
         cell_adj=spot_adj,
         gene_adj=gene_adj,
         cells=spots,

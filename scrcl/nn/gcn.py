@@ -6,11 +6,13 @@ from typing import Optional
 from torch import Tensor
 from torch_geometric.nn import GCNConv
 
-from .sparse import linear, sym_spmm
+from .sparse import linear, propagate
 
 
 class GCNLayer(GCNConv):
-    """X' = S X W + b with S = D^-1/2 (A + I) D^-1/2 (D the degree of A + I).
+    """X' = S^hops X W + b with S = D^-1/2 (A + I) D^-1/2 (D the degree of A + I); one hop
+    is the Kipf & Welling layer, more hops fold the graph smoothing of its input into it
+    (S^t (S X) W = S^(t+1) (X W): the same result without a dense S^t X).
 
     A ``torch_geometric.nn.GCNConv`` (same parameters, same result) whose graph is given
     already normalised, as a symmetric sparse (n, n) tensor ``adj_norm``, computed once
@@ -21,6 +23,7 @@ class GCNLayer(GCNConv):
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__(in_channels, out_channels, normalize=False, add_self_loops=False)
 
-    def forward(self, x: Tensor, adj_norm: Tensor, x_t: Optional[Tensor] = None) -> Tensor:  # type: ignore[override]
-        out = sym_spmm(adj_norm, linear(x, self.lin.weight, None, x_t))
+    def forward(self, x: Tensor, adj_norm: Tensor, x_t: Optional[Tensor] = None,  # type: ignore[override]
+                hops: int = 1) -> Tensor:
+        out = propagate(linear(x, self.lin.weight, None, x_t), adj_norm, hops)
         return out + self.bias if self.bias is not None else out

@@ -1,7 +1,7 @@
 """The whole scRCL network: two views, their embeddings, and the refinement module."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -10,13 +10,22 @@ from .refine import Refinement
 from .views import GCNView, MLPView
 
 
+class ViewInput(NamedTuple):
+    """One view's input S^steps x: x (N, G) dense or sparse, x_t (G, N) its transpose when
+    sparse, and the smoothing steps still to apply (0 when x is already smoothed)."""
+
+    x: Tensor
+    x_t: Optional[Tensor] = None
+    steps: int = 0
+
+
 class ScrclModule(nn.Module):
     """Plain ``nn.Module``: tensors in, tensors out; knows nothing of AnnData.
 
-    forward(x1 (N, G), x2 (N, G), cell_adj (N, N) normalised sparse, x1_t (G, N),
-    gene_adj (G, G) normalised sparse, x2_t (G, N) when x2 is sparse) returns
-    {'h1', 'h2': (N, H); 'e1', 'e2': (N, H) unit rows; 'z1', 'z2': (N, C) unit rows}.
-    x1_t is both the gene encoder's input and, when x1 is sparse, its transpose.
+    forward(view1, view2: ViewInput; cell_adj (N, N) normalised sparse S; gene_x (G, N) the
+    gene encoder's input X1^T (gene_x_t its transpose when sparse); gene_adj (G, G)
+    normalised sparse) returns {'h1', 'h2': (N, H); 'e1', 'e2': (N, H) unit rows;
+    'z1', 'z2': (N, C) unit rows}.
     """
 
     def __init__(self, n_cells: int, n_genes: int, hid_dim: int, out_dim: int,
@@ -26,10 +35,10 @@ class ScrclModule(nn.Module):
         self.gcn_view = GCNView(n_genes, hid_dim, dropout)
         self.refine = Refinement(hid_dim, n_genes, n_cells, out_dim, dropout)
 
-    def forward(self, x1: Tensor, x2: Tensor, cell_adj: Tensor, x1_t: Tensor,
-                gene_adj: Tensor, x2_t: Optional[Tensor] = None) -> dict[str, Tensor]:
-        h1 = self.mlp_view(x1, x1_t)
-        h2 = self.gcn_view(x2, cell_adj, x2_t)
-        z1, z2 = self.refine(h1, h2, x1_t, gene_adj, x1)
+    def forward(self, view1: ViewInput, view2: ViewInput, cell_adj: Tensor, gene_x: Tensor,
+                gene_adj: Tensor, gene_x_t: Optional[Tensor] = None) -> dict[str, Tensor]:
+        h1 = self.mlp_view(view1.x, view1.x_t, cell_adj, view1.steps)
+        h2 = self.gcn_view(view2.x, cell_adj, view2.x_t, view2.steps)
+        z1, z2 = self.refine(h1, h2, gene_x, gene_adj, gene_x_t)
         return {"h1": h1, "h2": h2, "e1": F.normalize(h1, dim=1), "e2": F.normalize(h2, dim=1),
                 "z1": z1, "z2": z2}

@@ -30,6 +30,13 @@ def sym_spmm(adj: Tensor, x: Tensor) -> Tensor:
     return _SymmetricSpMM.apply(adj, x)
 
 
+def propagate(x: Tensor, adj: Optional[Tensor], steps: int) -> Tensor:
+    """S^steps x for a symmetric sparse S (N, N) and dense x (N, d)."""
+    for _ in range(steps):
+        x = sym_spmm(adj, x)
+    return x
+
+
 class _SparseInputLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, x_t: Tensor, weight: Tensor) -> Tensor:

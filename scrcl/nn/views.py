@@ -7,29 +7,33 @@ from typing import Optional
 from torch import Tensor, nn
 
 from .gcn import GCNLayer
-from .sparse import linear
+from .sparse import linear, propagate
 
 
 class MLPView(nn.Module):
-    """h1 = ReLU(Linear(G -> H)(X1)).
+    """h1 = ReLU(Linear(G -> H)(X1)) with X1 = S^steps X.
 
-    x: (N, G) dense, or sparse CSR with its transpose x_t (the MLP view's input). Returns (N, H).
+    x: (N, G) dense, or sparse CSR with its transpose x_t. With ``steps`` > 0 the smoothing
+    is applied after the linear map, S^t (X W^T) + b, the same value without a dense X1.
+    adj_norm: the normalised cell graph S (needed when steps > 0). Returns (N, H).
     """
 
     def __init__(self, in_dim: int, hid_dim: int) -> None:
         super().__init__()
         self.lin = nn.Linear(in_dim, hid_dim)
 
-    def forward(self, x: Tensor, x_t: Optional[Tensor] = None) -> Tensor:
-        return F.relu(linear(x, self.lin.weight, self.lin.bias, x_t))
+    def forward(self, x: Tensor, x_t: Optional[Tensor] = None, adj_norm: Optional[Tensor] = None,
+                steps: int = 0) -> Tensor:
+        h = propagate(linear(x, self.lin.weight, None, x_t), adj_norm, steps)
+        return F.relu(h + self.lin.bias)
 
 
 class GCNView(nn.Module):
     """h2 = LeakyReLU(Linear(H -> H)(Dropout(LeakyReLU(GCN(H -> H)(LeakyReLU(GCN(G -> H)(X2))))))).
 
     GCN is the Kipf & Welling convolution D^-1/2 (A + I) D^-1/2 X W (a torch_geometric
-    ``GCNConv``), on the cell graph. x: (N, G) dense, or sparse CSR with its transpose
-    x_t; adj_norm: the normalised cell graph, sparse (N, N). Returns (N, H).
+    ``GCNConv``), on the cell graph, and X2 = S^steps X. x: (N, G) dense, or sparse CSR with
+    its transpose x_t; adj_norm: the normalised cell graph, sparse (N, N). Returns (N, H).
     """
 
     def __init__(self, in_dim: int, hid_dim: int, dropout: float) -> None:
@@ -39,7 +43,8 @@ class GCNView(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.lin = nn.Linear(hid_dim, hid_dim)
 
-    def forward(self, x: Tensor, adj_norm: Tensor, x_t: Optional[Tensor] = None) -> Tensor:
-        h = F.leaky_relu(self.conv1(x, adj_norm, x_t))
+    def forward(self, x: Tensor, adj_norm: Tensor, x_t: Optional[Tensor] = None,
+                steps: int = 0) -> Tensor:
+        h = F.leaky_relu(self.conv1(x, adj_norm, x_t, hops=1 + steps))
         h = F.leaky_relu(self.conv2(h, adj_norm))
         return F.leaky_relu(self.lin(self.dropout(h)))
