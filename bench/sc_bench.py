@@ -33,6 +33,7 @@ from scrcl.data.preprocess import prepare_sc  # noqa: E402
 from scrcl.io import write_json  # noqa: E402
 from scrcl.metrics import evaluate  # noqa: E402
 from scrcl.pipeline import clustering_input, kmeans_clusterer  # noqa: E402
+from scrcl.selection import candidate_epochs, medoid_partition  # noqa: E402
 from scrcl.train import Inputs, train  # noqa: E402
 
 
@@ -87,15 +88,22 @@ def main() -> int:
                         eval_every=every, progress=False)
             wall = time.perf_counter() - t
             best = max(curve, key=lambda r: r["nmi"])
+            # the default label-free choice (runSC.py --select consensus), from the same labels
+            consensus = None
+            if not args.no_oracle:
+                cands = candidate_epochs(args.epochs, cfg.select_window, cfg.select_stride)
+                pick = cands[medoid_partition([trace["labels"][e - 1] for e in cands])]
+                consensus = curve[pick - 1]
             if args.save_trace and not args.no_oracle:
                 # per-epoch labels and embeddings, for studying label-free epoch selection
                 trace_path = Path(args.out) / f"sc_trace_{name}_seed{seed}.npz"
                 trace_path.parent.mkdir(parents=True, exist_ok=True)
                 np.savez_compressed(trace_path, labels=np.stack(trace["labels"]),
                                     emb_epochs=np.array(trace["emb_epochs"]),
-                                    emb=np.stack(trace["emb"]), truth=truth,
+                                    emb=np.stack(trace["emb"]), truth=truth.astype(str),
                                     losses=np.array(res.losses))
             runs.append({"seed": seed, "final": curve[-1], "oracle": best,
+                         "consensus": consensus,
                          "train_s": wall - score_s[0], "scoring_s": score_s[0],
                          "s_per_epoch": (wall - score_s[0]) / args.epochs,
                          "ari_curve": [round(r["ari"], 4) for r in curve]})
@@ -104,7 +112,9 @@ def main() -> int:
                   f"{best['ari']:.4f} NMI {best['nmi']:.4f} | train {wall - score_s[0]:.1f}s",
                   flush=True)
         summary = {}
-        for proto in ("final", "oracle"):
+        for proto in ("final", "oracle", "consensus"):
+            if runs[0][proto] is None:
+                continue
             table = {m: [r[proto][m] for r in runs] for m in ("acc", "nmi", "ari", "f1")}
             summary[proto] = {m: {"mean": float(np.mean(v)), "std": float(np.std(v))}
                               for m, v in table.items()}

@@ -55,6 +55,11 @@ def nca_loss(e1: Tensor, e2: Tensor, adj: Tensor, temperature: float) -> Tensor:
     of A @ b, A @ log Q and A @ Q.
     e1, e2: (N, H); adj: sparse (N, N) binary symmetric, no self loops.
     """
+    return _nca_ratios(e1, e2, adj, temperature).mean()
+
+
+def _nca_ratios(e1: Tensor, e2: Tensor, adj: Tensor, temperature: float) -> Tensor:
+    """The per-cell ratios r_i (N,) of L_NCA = mean_i r_i."""
     n = e1.shape[0]
     log_p = torch.log_softmax(e1 / temperature, 1)
     log_q = torch.log_softmax(e2 / temperature, 1)
@@ -68,8 +73,7 @@ def nca_loss(e1: Tensor, e2: Tensor, adj: Tensor, temperature: float) -> Tensor:
     neigh_b = (adj @ b.unsqueeze(1)).squeeze(1)
     neigh = (deg * a + neigh_b - (p * (adj @ log_q)).sum(1) - (log_p * (adj @ q)).sum(1)
              + self_d)
-    ratio = (neigh / (deg + 1)) / ((total - self_d) / (n - 1))
-    return ratio.mean()
+    return (neigh / (deg + 1)) / ((total - self_d) / (n - 1))
 
 
 def cvc_loss(z1: Tensor, z2: Tensor, adj: Tensor) -> Tensor:
@@ -95,3 +99,29 @@ def total_loss(out: dict[str, Tensor], adj: Tensor, temperature: float,
     cvc = cvc_loss(out["z1"], out["z2"], adj)
     loss = eda + lambda1 * nca + lambda2 * cvc
     return loss, {"eda": eda.item(), "nca": nca.item(), "cvc": cvc.item()}
+
+
+def per_cell_loss(out: dict[str, Tensor], adj: Tensor, temperature: float, lambda1: float,
+                  lambda2: float) -> Tensor:
+    """The total loss split into one term per cell: (N,) whose sum is ``total_loss``.
+
+    Every global quantity (the softmax normaliser of L_EDA's global part, the column sums
+    of L_NCA, the Gram matrix of L_CVC) is computed over all N cells, so a sum over any
+    subset of cells is that subset's exact share, and its gradient flows into every cell's
+    embedding. Used by data-parallel training (``scrcl.distributed``), where each process
+    sums its own shard. With c_ij = z1_i . z2_j, sum_j c_ij^2 = z1_i^T (Z2^T Z2) z1_i.
+    """
+    e1, e2, z1, z2 = out["e1"], out["e2"], out["z1"], out["z2"]
+    n = e1.shape[0]
+    t = temperature
+    log_p = torch.log_softmax((e1 / t).reshape(-1), 0).view_as(e1)
+    log_q = torch.log_softmax((e2 / t).reshape(-1), 0).view_as(e2)
+    eda_glob = ((log_p.exp() - log_q.exp()) * (log_p - log_q)).sum(1)
+    lp, lq = torch.log_softmax(e1 / t, 1), torch.log_softmax(e2 / t, 1)
+    eda_cell = ((lp.exp() - lq.exp()) * (lp - lq)).sum(1) / (2 * n)
+    nca = _nca_ratios(e1, e2, adj, t) / n
+    deg = degrees(adj)
+    sq = ((z1 @ (z2.T @ z2)) * z1).sum(1)
+    on_graph = (z1 * z2).sum(1) + (z1 * (adj @ z2)).sum(1)
+    cvc = (sq - 2 * on_graph + 1 + deg) / (n * n)
+    return eda_glob + eda_cell + lambda1 * nca + lambda2 * cvc

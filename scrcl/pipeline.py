@@ -14,10 +14,13 @@ from typing import Callable, Literal, Optional, Sequence
 import numpy as np
 import torch
 
+from .checkpoint import CheckpointPlan
 from .cluster import kmeans_cosine
 from .config import ScrclConfig
 from .data.preprocess import PreparedData
+from .distributed import DistContext
 from .metrics import evaluate
+from .selection import candidate_epochs, medoid_partition
 from .train import Inputs, embed, resolve_device, train
 
 log = logging.getLogger(__name__)
@@ -79,12 +82,16 @@ def run_seeds(data: PreparedData, cfg: ScrclConfig, n_clusters: int, seeds: Sequ
               device: str = "auto", progress: bool = True,
               cluster_fn: Optional[ClusterFn] = None,
               postprocess: Optional[PostprocessFn] = None,
-              oracle_metric: str = "nmi", eval_every: int = 1) -> RunResult:
+              oracle_metric: str = "nmi", eval_every: int = 1,
+              checkpoint: Optional[CheckpointPlan] = None,
+              distributed: Optional[DistContext] = None) -> RunResult:
     """Train one model per seed and cluster its embedding into ``n_clusters`` groups.
 
     truth: (N,) true labels of the prepared cells, or None. Under 'final' it is used only
-    to score the finished clustering; 'oracle' (the published protocol) needs it and keeps,
+    to score the finished clustering, which is chosen without labels (``cfg.select``:
+    'consensus', the medoid of the clusterings of late epochs, or 'last', the last epoch's); 'oracle' (the published protocol) needs it and keeps,
     per seed, the evaluated epoch with the best ``oracle_metric``.
+    checkpoint, distributed: passed to ``scrcl.train.train``.
     """
     if protocol == "oracle" and truth is None:
         raise ValueError("the oracle protocol needs true labels")
@@ -108,7 +115,8 @@ def run_seeds(data: PreparedData, cfg: ScrclConfig, n_clusters: int, seeds: Sequ
 
         trained = train(inputs, cfg, out_dim, seed,
                         on_epoch=oracle if protocol == "oracle" else None,
-                        eval_every=eval_every, progress=progress, desc=f"seed {seed}")
+                        eval_every=eval_every, progress=progress, desc=f"seed {seed}",
+                        checkpoint=checkpoint, distributed=distributed)
         if protocol == "oracle":
             run = SeedRun(seed, best["labels"], best["embedding"], best["epoch"], 0.0,
                           trained.losses, best["scores"])

@@ -10,8 +10,10 @@ import pandas as pd
 
 from . import __version__
 from ._constants import DEFAULT_SEEDS, EMBEDDING_KEY, KEY_ADDED, SEED_KEY
+from .checkpoint import CheckpointPlan
 from .config import ScrclConfig, default_config
 from .data.preprocess import PreparedData, prepare_sc
+from .distributed import DistContext
 from .errors import ScrclInputError
 from .pipeline import ClusterFn, PostprocessFn, Protocol, RunResult, run_seeds
 
@@ -55,13 +57,15 @@ def fit(adata: ad.AnnData, prepared: PreparedData, *, n_clusters: Optional[int] 
         seeds: Sequence[int] = DEFAULT_SEEDS, protocol: Protocol = "final",
         device: str = "auto", progress: bool = True, cluster_fn: Optional[ClusterFn] = None,
         postprocess: Optional[PostprocessFn] = None, oracle_metric: str = "nmi",
-        key_added: str = KEY_ADDED) -> RunResult:
+        key_added: str = KEY_ADDED, checkpoint: Optional[CheckpointPlan] = None,
+        distributed: Optional[DistContext] = None) -> RunResult:
     """Train and cluster prepared data, then write the results into ``adata``.
 
     Writes ``obs[key_added]`` (first seed's clusters, categorical), ``obs['<key>_seed<S>']``
     for every seed, ``obsm['X_<key>']`` (first seed's clustering embedding) and
     ``uns[key_added]`` (config, protocol, K and its source, scores). Cells dropped during
-    preparation (no expressed gene) get missing values.
+    preparation (no expressed gene) get missing values. ``checkpoint`` and ``distributed``
+    are passed to ``scrcl.train.train`` (``scrcl.checkpoint``, ``scrcl.distributed``).
     """
     cfg = config or default_config("SC")
     truth = None
@@ -75,7 +79,8 @@ def fit(adata: ad.AnnData, prepared: PreparedData, *, n_clusters: Optional[int] 
         log.info("K = %d = the number of true classes (standard benchmark setting)", k)
     result = run_seeds(prepared, cfg, k, seeds, protocol=protocol, truth=truth, device=device,
                        progress=progress, cluster_fn=cluster_fn, postprocess=postprocess,
-                       oracle_metric=oracle_metric)
+                       oracle_metric=oracle_metric, checkpoint=checkpoint,
+                       distributed=distributed)
     result.k_source = k_source  # type: ignore[attr-defined]
     write_into(adata, prepared.cells, result, key_added, label_key)
     return result

@@ -1,7 +1,8 @@
 """The training plan: tensors on a device, Adam, full-batch epochs, a progress bar.
 
 The loop never sees labels. The published 'oracle' protocol is implemented by the caller
-through ``on_epoch``, which receives the eval-mode outputs after chosen epochs.
+through ``on_epoch``, which receives the eval-mode outputs after chosen epochs. Optional:
+checkpoints (``scrcl.checkpoint``) and data-parallel training (``scrcl.distributed``).
 """
 from __future__ import annotations
 
@@ -17,8 +18,12 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from . import checkpoint as ckpt
+from .checkpoint import CheckpointPlan
 from .config import ScrclConfig
 from .data.preprocess import PreparedData
+from .distributed import DistContext, shard_loss, wrap
+from .errors import ScrclInputError
 from . import graphs
 from .losses import total_loss
 from .nn import ScrclModule, ViewInput
@@ -118,6 +123,8 @@ class TrainResult:
     model: ScrclModule
     losses: list[float] = field(default_factory=list)
     wall_s: float = 0.0
+    epoch_s: list[float] = field(default_factory=list)  # optimisation time of each epoch run
+    start_epoch: int = 0  # epochs restored from a checkpoint (0: trained from scratch)
 
 
 def embed(model: ScrclModule, inputs: Inputs) -> dict[str, Tensor]:
@@ -132,34 +139,74 @@ def embed(model: ScrclModule, inputs: Inputs) -> dict[str, Tensor]:
 
 def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
           on_epoch: Optional[EpochCallback] = None, eval_every: int = 1,
-          progress: bool = True, desc: str = "") -> TrainResult:
+          progress: bool = True, desc: str = "", checkpoint: Optional[CheckpointPlan] = None,
+          distributed: Optional[DistContext] = None) -> TrainResult:
     """Train one model from ``seed`` for ``cfg.epochs`` full-batch epochs.
 
     ``on_epoch(epoch, outputs)`` (1-based epoch) is called every ``eval_every`` epochs and
     after the last one with eval-mode outputs; the loop itself reads no labels.
+    ``checkpoint``: save every ``checkpoint.every`` epochs to ``checkpoint.path(seed)``
+    and/or resume from it (then ``on_epoch`` sees only the epochs after the saved one).
+    ``distributed``: the process group this process belongs to (``scrcl.distributed``);
+    every process must call ``train`` with the same arguments.
     """
     set_seed(seed)
     model = ScrclModule(inputs.n_cells, inputs.n_genes, cfg.hid_dim, out_dim,
                         cfg.dropout).to(inputs.device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     result = TrainResult(model)
+    ident = ckpt.identity(cfg.to_dict(), out_dim, inputs.n_cells, inputs.n_genes, seed)
+    if checkpoint is not None and checkpoint.resume:
+        _restore(checkpoint.path(seed), ident, model, opt, result, cfg.epochs, inputs.device)
+    net = model if distributed is None else wrap(model, inputs.device)
+    saves = checkpoint is not None and (distributed is None or distributed.is_main)
     start = time.perf_counter()
-    bar = tqdm(range(1, cfg.epochs + 1), desc=desc, disable=not progress, leave=False,
-               dynamic_ncols=True)
+    bar = tqdm(range(result.start_epoch + 1, cfg.epochs + 1), desc=desc,
+               disable=not progress, leave=False, dynamic_ncols=True)
     model.train()
     for epoch in bar:
+        tick = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        out = inputs.forward(model)
-        loss, parts = total_loss(out, inputs.loss_adj, cfg.temperature, cfg.lambda1, cfg.lambda2)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {float(loss)} at epoch {epoch}; "
+        out = inputs.forward(net)
+        if distributed is None:
+            loss, _ = total_loss(out, inputs.loss_adj, cfg.temperature, cfg.lambda1,
+                                 cfg.lambda2)
+            value = loss.detach()
+        else:
+            loss, value = shard_loss(out, inputs.loss_adj, cfg.temperature, cfg.lambda1,
+                                     cfg.lambda2, distributed)
+        if not torch.isfinite(value):
+            raise FloatingPointError(f"loss became {float(value)} at epoch {epoch}; "
                                      f"lower --lr or --temperature")
         loss.backward()
         opt.step()
-        result.losses.append(loss.item())
+        result.losses.append(value.item())
+        result.epoch_s.append(time.perf_counter() - tick)
         if progress and epoch % 10 == 0:
             bar.set_postfix(loss=f"{result.losses[-1]:.4g}")
         if on_epoch is not None and (epoch % eval_every == 0 or epoch == cfg.epochs):
             on_epoch(epoch, embed(model, inputs))
+        if saves and checkpoint.due(epoch, cfg.epochs):
+            ckpt.save(checkpoint.path(seed), model=model, optimizer=opt, epoch=epoch,
+                      losses=result.losses, ident=ident)
     result.wall_s = time.perf_counter() - start
     return result
+
+
+def _restore(path, ident: dict, model: ScrclModule, opt: torch.optim.Optimizer,
+             result: TrainResult, epochs: int, device: torch.device) -> None:
+    """Load a checkpoint (if there is one) into the model, optimiser, history and RNGs."""
+    payload = ckpt.load(path, ident, device)
+    if payload is None:
+        log.info("no checkpoint at %s: training from epoch 0", path)
+        return
+    if payload["epoch"] > epochs:
+        raise ScrclInputError(f"the checkpoint {path} is at epoch {payload['epoch']}, beyond "
+                              f"--epochs {epochs}; raise --epochs or delete it")
+    model.load_state_dict(payload["model"])
+    opt.load_state_dict(payload["optimizer"])
+    result.losses = list(payload["losses"])
+    result.start_epoch = payload["epoch"]
+    ckpt.set_rng_state(payload["rng"])
+    log.info("resumed from %s at epoch %d", path, result.start_epoch)
+

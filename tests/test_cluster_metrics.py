@@ -75,3 +75,16 @@ def test_nmi_is_arithmetic_and_ari_by_hand():
     assert metrics.nmi(truth, pred) == pytest.approx((ht + hp - htp) / ((ht + hp) / 2))
     # pairs: 6; same-truth pairs 2, same-pred pairs 3, both 1 -> ARI = (1 - 1) / (2.5 - 1)
     assert metrics.ari(truth, pred) == pytest.approx(0.0)
+
+
+def test_medoid_partition_drops_the_outlier():
+    from scrcl.selection import candidate_epochs, medoid_partition
+
+    good = np.repeat(np.arange(3), 10)
+    near = good.copy()
+    near[0] = 1
+    outlier = np.tile(np.arange(3), 10)
+    assert medoid_partition([good, outlier, near, good.copy()]) == 3  # ties: the later
+    assert medoid_partition([outlier, near, good]) == 2
+    assert candidate_epochs(500, 50, 5) == list(range(455, 501, 5))
+    assert candidate_epochs(7, 50, 5) == [5, 7]

@@ -65,15 +65,33 @@ def add_run_options(parser: argparse.ArgumentParser, task: str) -> None:
                         "number of true classes, the standard benchmark setting; required "
                         "when the data has no labels)")
     parser.add_argument("--protocol", choices=PROTOCOLS, default="final",
-                        help="'final': train all epochs and cluster once, no label read before "
-                        "scoring; 'oracle': the published protocol, which clusters and scores "
+                        help="'final': train all epochs and choose the clustering without "
+                        "labels (see --select), no label read before scoring; 'oracle': the published protocol, which clusters and scores "
                         "every epoch against the true labels and keeps the best epoch "
                         "(for comparison with the paper only)")
+    parser.add_argument("--select", choices=("consensus", "last"), default=None,
+                        help="how 'final' picks its clustering, without labels: 'consensus' "
+                        "(default) clusters every 5th of the last 50 epochs and keeps the "
+                        "partition that agrees best with the others; 'last' clusters the "
+                        "last epoch only (the old final-epoch rule)")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
                         help="random seeds, one model each")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--out", help=f"results folder (default results/{task}/<dataset>)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
+    t = parser.add_argument_group("long runs")
+    t.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+                   help="save model, optimiser and random state every N epochs, one file per "
+                        "seed (0: off); removed once the results are written")
+    t.add_argument("--resume", action="store_true",
+                   help="continue each seed from its checkpoint (a seed without one starts "
+                        "over); gives the results of an uninterrupted run (--protocol final)")
+    t.add_argument("--checkpoint-dir", metavar="DIR",
+                   help="checkpoint folder (default <out>/../.checkpoints/<dataset>)")
+    t.add_argument("--ddp", action="store_true",
+                   help="data-parallel training, one process per torchrun worker (gloo on "
+                        "CPU, nccl on GPUs; implied under torchrun with more than one "
+                        "process); exact, but not faster: see scrcl/distributed.py")
 
 
 def config_from_args(base: ScrclConfig, args: argparse.Namespace) -> ScrclConfig:
@@ -81,7 +99,8 @@ def config_from_args(base: ScrclConfig, args: argparse.Namespace) -> ScrclConfig
                         tms=tuple(args.tms) if args.tms else None, dropout=args.dropout,
                         weight_decay=args.weight_decay, lambda1=args.lambda1,
                         lambda2=args.lambda2, temperature=args.temperature,
-                        hid_dim=args.hid_dim, out_dim=args.out_dim, gene_k=args.gene_k)
+                        hid_dim=args.hid_dim, out_dim=args.out_dim, gene_k=args.gene_k,
+                        select=getattr(args, "select", None))
 
 
 def check_options(args: argparse.Namespace) -> None:
@@ -168,8 +187,8 @@ def run_record(dataset: str, result: RunResult, n_cells: int, n_genes: int,
 
 
 PROTOCOL_NOTES = {
-    "final": "label-free: all epochs trained, clustered once at the end; labels used only "
-             "for the final scores",
+    "final": "label-free: all epochs trained; the clustering is chosen without labels "
+             "(config 'select'); labels used only for the final scores",
     "oracle": "published protocol: best epoch chosen by the true labels (answer key); for "
               "comparison with the paper only",
 }

@@ -13,9 +13,10 @@ from ..data.preprocess import prepare_sc
 from ..data.read import read_h5ad
 from ..data.registry import SC_ALIASES, SC_SOURCES, resolve_sc
 from ..data.synthetic import synthetic_counts
+from .. import checkpoint
 from ..errors import ScrclInputError
 from ..tl import fit
-from . import common
+from . import common, training
 
 log = logging.getLogger("scrcl")
 
@@ -72,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
     common.setup_logging(args.quiet)
     common.check_options(args)
     ref = resolve_sc(args.dataset, args.data_dir)
+    out = Path(args.out) if args.out else Path("results") / "SC" / ref.name
+    plan = training.checkpoint_plan(args, out, ref.name)
+    group, device = training.process_group(args)
     if ref.path is None:
         adata, base = synthetic_counts(), DEMO_CONFIG
     else:
@@ -83,12 +87,15 @@ def run(args: argparse.Namespace) -> int:
           f"{', with command-line changes' if cfg != base else ''}): {cfg.to_dict()}")
     prepared = prepare_sc(adata, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, cfg.pca_threshold)
     result = fit(adata, prepared, n_clusters=args.n_clusters, label_key=label_key, config=cfg,
-                 seeds=args.seeds, protocol=args.protocol, device=args.device,
-                 progress=not args.quiet, oracle_metric="nmi")
+                 seeds=args.seeds, protocol=args.protocol, device=device,
+                 progress=not args.quiet, oracle_metric="nmi", checkpoint=plan,
+                 distributed=group)
     record = common.run_record(ref.name, result, prepared.n_cells, prepared.n_genes, label_key,
                                extra={"input": str(ref.path) if ref.path else "synthetic demo"})
-    out = Path(args.out) if args.out else Path("results") / "SC" / ref.name
+    if group is not None and not group.is_main:
+        return 0  # rank 0 writes the results
     common.write_outputs(out, adata, record, result, prepared.cells)
+    checkpoint.remove(plan, args.seeds)
     common.print_summary(record)
     print(f"results written to {out}/ (metrics.json, labels.csv, scrcl.h5ad)")
     return 0

@@ -11,9 +11,10 @@ from .._constants import EMBEDDING_KEY, KEY_ADDED, SPATIAL_KEY
 from ..config import default_config, get_preset, preset_names
 from ..data.registry import ST_DATASETS
 from ..data.spatial import ST_LABEL_KEYS, drop_unlabelled, load_st, prepare_st, resolve_st
+from .. import checkpoint
 from ..errors import ScrclInputError
 from ..tl import fit
-from . import common
+from . import common, training
 
 log = logging.getLogger("scrcl")
 
@@ -113,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
     if args.radius is not None and args.radius < 0:
         raise ScrclInputError(f"--radius must be 0 (off) or positive, got {args.radius}")
     ref = resolve_st(args.dataset, args.data_dir)
+    out = Path(args.out) if args.out else Path("results") / "ST" / ref.name
+    plan = training.checkpoint_plan(args, out, ref.name)
+    group, device = training.process_group(args)
     base = choose_preset(ref.name, args.preset)
     cfg = common.config_from_args(base, args).replace(radius=args.radius)
     adata, label_key = load_st(ref, args.label_key)
@@ -133,15 +137,17 @@ def run(args: argparse.Namespace) -> int:
 
     coords = adata.obsm[SPATIAL_KEY][prepared.cells]
     result = fit(adata, prepared, n_clusters=args.n_clusters, label_key=label_key, config=cfg,
-                 seeds=args.seeds, protocol=args.protocol, device=args.device,
+                 seeds=args.seeds, protocol=args.protocol, device=device,
                  progress=not args.quiet, cluster_fn=clusterer(args.cluster, cfg.kmeans_n_init),
                  postprocess=refiner(coords, radius) if radius else None,
-                 oracle_metric="ari")
+                 oracle_metric="ari", checkpoint=plan, distributed=group)
     record = common.run_record(ref.name, result, prepared.n_cells, prepared.n_genes, label_key,
                                extra={"input": str(ref.path), "cluster": args.cluster,
                                       "radius": radius, "preprocessed": args.preprocessed})
-    out = Path(args.out) if args.out else Path("results") / "ST" / ref.name
+    if group is not None and not group.is_main:
+        return 0  # rank 0 writes the results
     common.write_outputs(out, adata, record, result, prepared.cells)
+    checkpoint.remove(plan, args.seeds)
     common.print_summary(record)
     print(f"results written to {out}/ (metrics.json, labels.csv, scrcl.h5ad)")
     if args.plot or args.paga:
