@@ -71,7 +71,11 @@ def main() -> int:
             score_s = [0.0]
             trace: dict[str, list] = {"labels": [], "emb_epochs": [], "emb": []}
 
+            cands = candidate_epochs(args.epochs, cfg.select_window, cfg.select_stride)
+
             def on_epoch(epoch, outputs):
+                if args.no_oracle and epoch not in cands:
+                    return
                 t = time.perf_counter()
                 emb = clustering_input(outputs)
                 labels = cluster(emb, k, seed)
@@ -82,18 +86,15 @@ def main() -> int:
                     trace["emb"].append(emb.numpy().astype(np.float16))
                 score_s[0] += time.perf_counter() - t
 
-            every = args.epochs if args.no_oracle else 1
+            every = cfg.select_stride if args.no_oracle else 1
             t = time.perf_counter()
             res = train(inputs, cfg, cfg.out_dim or k, seed, on_epoch=on_epoch,
                         eval_every=every, progress=False)
             wall = time.perf_counter() - t
             best = max(curve, key=lambda r: r["nmi"])
             # the default label-free choice (runSC.py --select consensus), from the same labels
-            consensus = None
-            if not args.no_oracle:
-                cands = candidate_epochs(args.epochs, cfg.select_window, cfg.select_stride)
-                pick = cands[medoid_partition([trace["labels"][e - 1] for e in cands])]
-                consensus = curve[pick - 1]
+            by_epoch = {r["epoch"]: (r, lab) for r, lab in zip(curve, trace["labels"])}
+            consensus = by_epoch[cands[medoid_partition([by_epoch[e][1] for e in cands])]][0]
             if args.save_trace and not args.no_oracle:
                 # per-epoch labels and embeddings, for studying label-free epoch selection
                 trace_path = Path(args.out) / f"sc_trace_{name}_seed{seed}.npz"
@@ -102,15 +103,17 @@ def main() -> int:
                                     emb_epochs=np.array(trace["emb_epochs"]),
                                     emb=np.stack(trace["emb"]), truth=truth.astype(str),
                                     losses=np.array(res.losses))
+            if args.no_oracle:
+                best = None  # not evaluated: scoring every epoch was switched off
             runs.append({"seed": seed, "final": curve[-1], "oracle": best,
                          "consensus": consensus,
                          "train_s": wall - score_s[0], "scoring_s": score_s[0],
                          "s_per_epoch": (wall - score_s[0]) / args.epochs,
                          "ari_curve": [round(r["ari"], 4) for r in curve]})
-            print(f"{name} seed {seed}: final ARI {curve[-1]['ari']:.4f} NMI "
-                  f"{curve[-1]['nmi']:.4f} | oracle (epoch {best['epoch']}) ARI "
-                  f"{best['ari']:.4f} NMI {best['nmi']:.4f} | train {wall - score_s[0]:.1f}s",
-                  flush=True)
+            print(f"{name} seed {seed}: last epoch ARI {curve[-1]['ari']:.4f} | consensus "
+                  f"(epoch {consensus['epoch']}) ARI {consensus['ari']:.4f} | oracle "
+                  + (f"(epoch {best['epoch']}) ARI {best['ari']:.4f}" if best else "not run")
+                  + f" | train {wall - score_s[0]:.1f}s", flush=True)
         summary = {}
         for proto in ("final", "oracle", "consensus"):
             if runs[0][proto] is None:
