@@ -114,25 +114,30 @@ def main() -> int:
                   f"(epoch {consensus['epoch']}) ARI {consensus['ari']:.4f} | oracle "
                   + (f"(epoch {best['epoch']}) ARI {best['ari']:.4f}" if best else "not run")
                   + f" | train {wall - score_s[0]:.1f}s", flush=True)
-        summary = {}
-        for proto in ("final", "oracle", "consensus"):
-            if runs[0][proto] is None:
-                continue
-            table = {m: [r[proto][m] for r in runs] for m in ("acc", "nmi", "ari", "f1")}
-            summary[proto] = {m: {"mean": float(np.mean(v)), "std": float(np.std(v))}
-                              for m, v in table.items()}
-        record = {"dataset": name, "n_cells": prepared.n_cells, "n_genes": prepared.n_genes,
-                  "n_clusters": int(k), "k_source": "number of true classes",
-                  "config": cfg.to_dict(), "seeds": args.seeds, "prep_s": prep_s,
-                  "runs": runs, "summary": summary,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                              "torch_threads": args.threads, "torch": torch.__version__},
-                  "command": " ".join(sys.argv)}
-        write_json(Path(args.out) / f"sc_bench_{name}.json", record)
-        print(json.dumps({name: summary}, indent=None), flush=True)
+            write_json(Path(args.out) / f"sc_bench_{name}.json",
+                       _record(name, prepared, k, cfg, args, prep_s, runs))
+        record = _record(name, prepared, k, cfg, args, prep_s, runs)
+        print(json.dumps({name: record["summary"]}, indent=None), flush=True)
     return 0
 
+
+def _record(name, prepared, k, cfg, args, prep_s, runs) -> dict:
+    """The benchmark record of one data set from the seeds run so far."""
+    summary = {}
+    for proto in ("final", "oracle", "consensus"):
+        if runs[0][proto] is None:
+            continue
+        table = {m: [r[proto][m] for r in runs] for m in ("acc", "nmi", "ari", "f1")}
+        summary[proto] = {m: {"mean": float(np.mean(v)), "std": float(np.std(v))}
+                          for m, v in table.items()}
+    return {"dataset": name, "n_cells": prepared.n_cells, "n_genes": prepared.n_genes,
+            "n_clusters": int(k), "k_source": "number of true classes",
+            "config": cfg.to_dict(), "seeds": [r["seed"] for r in runs], "prep_s": prep_s,
+            "runs": runs, "summary": summary,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                        "torch_threads": args.threads, "torch": torch.__version__},
+            "command": " ".join(sys.argv)}
 
 if __name__ == "__main__":
     raise SystemExit(main())

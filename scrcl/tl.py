@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import anndata as ad
 import numpy as np
@@ -34,10 +34,17 @@ def true_labels(adata: ad.AnnData, label_key: str) -> pd.Series:
     return labels
 
 
-def choose_n_clusters(n_clusters: Optional[int], truth: Optional[np.ndarray],
-                      n_cells: int) -> tuple[int, str]:
-    """K and where it came from: 'given' or 'number of true classes' (benchmark setting)."""
-    if n_clusters is not None:
+def choose_n_clusters(n_clusters: Union[int, str, None], truth: Optional[np.ndarray],
+                      n_cells: int, cell_adj=None) -> tuple[int, str]:
+    """K and where it came from: 'given', 'estimated' (``n_clusters='auto'``: Leiden on the
+    cell graph, no label read) or 'number of true classes' (benchmark setting)."""
+    if n_clusters == "auto":
+        from .estimate_k import estimate_n_clusters
+
+        est = estimate_n_clusters(cell_adj)
+        k, source = est.k, (f"estimated without labels: Leiden resolution {est.resolution:g} "
+                            f"on the cell graph, stability {est.stability:.2f}")
+    elif n_clusters is not None:
         k, source = int(n_clusters), "given"
     elif truth is not None:
         k, source = int(np.unique(truth).size), "number of true classes"
@@ -52,7 +59,21 @@ def choose_n_clusters(n_clusters: Optional[int], truth: Optional[np.ndarray],
     return k, source
 
 
-def fit(adata: ad.AnnData, prepared: PreparedData, *, n_clusters: Optional[int] = None,
+def expression_graph(prepared: PreparedData, k: int):
+    """The kNN graph of the cells' expression: the model's cell graph for scRNA-seq; for
+    spatial data (whose cell graph joins neighbouring spots and would cut the tissue into
+    patches) the cosine kNN graph of 50 PCs of the expression X."""
+    coords_like = prepared.graph_features is not None and prepared.graph_features.shape[1] <= 3
+    if not coords_like:
+        return prepared.cell_adj
+    from . import graphs
+    from .data.preprocess import pca
+
+    return graphs.cell_graph(pca(prepared.features), k)
+
+
+def fit(adata: ad.AnnData, prepared: PreparedData, *,
+        n_clusters: Union[int, str, None] = None,
         label_key: Optional[str] = None, config: Optional[ScrclConfig] = None,
         seeds: Sequence[int] = DEFAULT_SEEDS, protocol: Protocol = "final",
         device: str = "auto", progress: bool = True, cluster_fn: Optional[ClusterFn] = None,
@@ -71,11 +92,13 @@ def fit(adata: ad.AnnData, prepared: PreparedData, *, n_clusters: Optional[int] 
     truth = None
     if label_key is not None:
         truth = np.asarray(true_labels(adata, label_key).astype(str))[prepared.cells]
-    k, k_source = choose_n_clusters(n_clusters, truth, prepared.n_cells)
+    k, k_source = choose_n_clusters(n_clusters, truth, prepared.n_cells,
+                                    expression_graph(prepared, cfg.k)
+                                    if n_clusters == "auto" else None)
     if protocol == "oracle" and truth is None:
         raise ScrclInputError("--protocol oracle scores every epoch against true labels, and "
                               "the data has none; use --protocol final or give --label-key")
-    if k_source != "given":
+    if k_source == "number of true classes":
         log.info("K = %d = the number of true classes (standard benchmark setting)", k)
     result = run_seeds(prepared, cfg, k, seeds, protocol=protocol, truth=truth, device=device,
                        progress=progress, cluster_fn=cluster_fn, postprocess=postprocess,
@@ -86,7 +109,7 @@ def fit(adata: ad.AnnData, prepared: PreparedData, *, n_clusters: Optional[int] 
     return result
 
 
-def cluster_cells(adata: ad.AnnData, *, n_clusters: Optional[int] = None,
+def cluster_cells(adata: ad.AnnData, *, n_clusters: Union[int, str, None] = None,
                   label_key: Optional[str] = None, config: Optional[ScrclConfig] = None,
                   seeds: Sequence[int] = DEFAULT_SEEDS, protocol: Protocol = "final",
                   device: str = "auto", progress: bool = True,
@@ -94,7 +117,8 @@ def cluster_cells(adata: ad.AnnData, *, n_clusters: Optional[int] = None,
     """Cell types of scRNA-seq counts in ``adata.X`` by scRCL (prepare, train, cluster).
 
     label_key: obs column of true labels, used only to score (and, when ``n_clusters`` is
-    None, for K = number of classes, the benchmark setting). See :func:`fit` for the
+    None, for K = number of classes, the benchmark setting). ``n_clusters='auto'``
+    estimates K without labels. See :func:`fit` for the
     fields written into ``adata``.
     """
     cfg = config or default_config("SC")

@@ -52,6 +52,7 @@ def _small(n=60, genes=150, seed=0):
     ("nan", ["NaN"]),
     ("negative", ["negative", "counts"]),
     ("k_too_large", ["clusters", "cells"]),
+    ("k_not_a_number", ["--n-clusters", "auto"]),
     ("hvg_too_large", ["--hvg", "genes"]),
     ("empty", ["empty"]),
     ("unknown_benchmark", ["Quake_Smart-seq2_Diaphragm", "Cell BLAST"]),
@@ -81,6 +82,9 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, case, words):
     elif case == "k_too_large":
         path = _write(tmp_path, adata)
         extra = ["--n-clusters", "500"]
+    elif case == "k_not_a_number":
+        path = _write(tmp_path, adata)
+        extra = ["--n-clusters", "many"]
     elif case == "hvg_too_large":
         path = _write(tmp_path, adata)
         extra = ["--hvg", "100000"]
@@ -104,12 +108,15 @@ def test_help_explains_every_option():
         assert opt in proc.stdout
 
 
-def test_unlabelled_data_needs_k_and_then_prints_no_metrics(tmp_path):
+def test_unlabelled_data_estimates_k_or_takes_it_and_prints_no_metrics(tmp_path):
     adata = _small()
     del adata.obs["cell_type1"]
     path = _write(tmp_path, adata)
-    _assert_clean_error(run_sc("--dataset", path, "--out", tmp_path / "o", *FAST),
-                        ["--n-clusters"])
+    auto = run_sc("--dataset", path, "--out", tmp_path / "auto", *FAST)
+    assert auto.returncode == 0, auto.stderr
+    assert "estimated without labels" in auto.stdout
+    record = json.loads((tmp_path / "auto" / "metrics.json").read_text())
+    assert record["n_clusters"] >= 2 and record["mean"] is None
     proc = run_sc("--dataset", path, "--out", tmp_path / "o", "--n-clusters", "3", *FAST)
     assert proc.returncode == 0, proc.stderr
     assert "not scored" in proc.stdout and "ARI" not in proc.stdout

@@ -107,6 +107,4 @@ def test_bad_input_gives_one_line_and_no_results(tmp_path, monkeypatch, capsys):
     assert "--radius" in _error_line(capsys, ["--dataset", str(path), "--radius", "-1"])
     assert "--radius" in _error_line(capsys, ["--dataset", str(path), "--radius", "60"])
     assert "--preset" in _error_line(capsys, ["--dataset", str(path), "--preset", "Zeisel"])
-    unlabelled, _ = _subset(tmp_path, n=50, labels=False)
-    assert "--n-clusters" in _error_line(capsys, ["--dataset", str(unlabelled)])
     assert not (tmp_path / "results").exists()

@@ -22,6 +22,14 @@ from ..io import atomic_dir, write_json
 from ..pipeline import METRICS, RunResult
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``error: ...``, exit 2) like every other."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the description's layout; shows a default only where there is one to show."""
 
@@ -61,9 +69,11 @@ def add_run_options(parser: argparse.ArgumentParser, task: str) -> None:
                         "$SCRCL_DATA_DIR, else ./datasets)")
     parser.add_argument("--label-key", help="obs column with the true labels, used only to "
                         "score the result")
-    parser.add_argument("--n-clusters", type=int, help="number of clusters K (default: the "
-                        "number of true classes, the standard benchmark setting; required "
-                        "when the data has no labels)")
+    parser.add_argument("--n-clusters", type=n_clusters_arg, metavar="K|auto",
+                        help="number of clusters K, or 'auto' to estimate it without labels "
+                        "(Leiden, resolution 1, on the cell graph). Default: the number of "
+                        "true classes when the data has labels (the standard benchmark "
+                        "setting), else auto")
     parser.add_argument("--protocol", choices=PROTOCOLS, default="final",
                         help="'final': train all epochs and choose the clustering without "
                         "labels (see --select), no label read before scoring; 'oracle': the published protocol, which clusters and scores "
@@ -94,6 +104,19 @@ def add_run_options(parser: argparse.ArgumentParser, task: str) -> None:
                         "process); exact, but not faster: see scrcl/distributed.py")
 
 
+def n_clusters_arg(value: str):
+    """--n-clusters: a positive integer or 'auto'."""
+    if value == "auto":
+        return value
+    try:
+        k = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'auto', got {value!r}")
+    if k < 2:
+        raise argparse.ArgumentTypeError(f"needs at least 2 clusters, got {k}")
+    return k
+
+
 def config_from_args(base: ScrclConfig, args: argparse.Namespace) -> ScrclConfig:
     return base.replace(lr=args.lr, epochs=args.epochs, hvg=args.hvg, k=args.k,
                         tms=tuple(args.tms) if args.tms else None, dropout=args.dropout,
@@ -105,8 +128,7 @@ def config_from_args(base: ScrclConfig, args: argparse.Namespace) -> ScrclConfig
 
 def check_options(args: argparse.Namespace) -> None:
     """Impossible option values, caught before any work."""
-    positive = ["lr", "epochs", "hvg", "k", "temperature", "hid_dim", "out_dim", "gene_k",
-                "n_clusters"]
+    positive = ["lr", "epochs", "hvg", "k", "temperature", "hid_dim", "out_dim", "gene_k"]
     for name in positive:
         value = getattr(args, name, None)
         if value is not None and value <= 0:

@@ -42,7 +42,7 @@ Outputs (folder --out, default results/SC/<dataset>/, written atomically):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="runSC.py", description=DESCRIPTION,
+    p = common.ArgumentParser(prog="runSC.py", description=DESCRIPTION,
                                 formatter_class=common.HelpFormatter)
     p.add_argument("--dataset", required=True,
                    help="'demo', a benchmark name or alias, or a path to an .h5ad file")
@@ -51,16 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def resolve_labels(adata, label_key: Optional[str], n_clusters: Optional[int]) -> Optional[str]:
+def resolve_labels(adata, label_key: Optional[str], n_clusters) -> Optional[str]:
     """The label column to score with, or None for an unlabelled run."""
     if label_key is not None:
         return label_key  # asked for explicitly: must exist (checked in fit)
     if DEFAULT_SC_LABEL_KEY in adata.obs:
         return DEFAULT_SC_LABEL_KEY
     if n_clusters is None:
-        raise ScrclInputError(f"no label column obs['{DEFAULT_SC_LABEL_KEY}'] and no "
-                              f"--n-clusters: give --n-clusters K to run without labels, or "
-                              f"--label-key COLUMN to score against another column")
+        log.info("no label column obs['%s']: K is estimated (--n-clusters auto); give "
+                 "--n-clusters K or --label-key COLUMN otherwise", DEFAULT_SC_LABEL_KEY)
     return None
 
 
@@ -83,10 +82,11 @@ def run(args: argparse.Namespace) -> int:
         base = (get_preset(ref.name) if ref.benchmark else None) or default_config("SC")
     cfg = common.config_from_args(base, args)
     label_key = resolve_labels(adata, args.label_key, args.n_clusters)
+    n_clusters = args.n_clusters or (None if label_key else "auto")
     print(f"config ({cfg.preset or 'defaults'}"
           f"{', with command-line changes' if cfg != base else ''}): {cfg.to_dict()}")
     prepared = prepare_sc(adata, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, cfg.pca_threshold)
-    result = fit(adata, prepared, n_clusters=args.n_clusters, label_key=label_key, config=cfg,
+    result = fit(adata, prepared, n_clusters=n_clusters, label_key=label_key, config=cfg,
                  seeds=args.seeds, protocol=args.protocol, device=device,
                  progress=not args.quiet, oracle_metric="nmi", checkpoint=plan,
                  distributed=group)

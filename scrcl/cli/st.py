@@ -47,7 +47,7 @@ Outputs (folder --out, default results/ST/<dataset>/, written atomically):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="runST.py", description=DESCRIPTION,
+    p = common.ArgumentParser(prog="runST.py", description=DESCRIPTION,
                                 formatter_class=common.HelpFormatter)
     p.add_argument("--dataset", required=True,
                    help="a benchmark name, a Visium folder or an .h5ad file with obsm['spatial']")
@@ -120,10 +120,7 @@ def run(args: argparse.Namespace) -> int:
     base = choose_preset(ref.name, args.preset)
     cfg = common.config_from_args(base, args).replace(radius=args.radius)
     adata, label_key = load_st(ref, args.label_key)
-    if label_key is None and args.n_clusters is None:
-        raise ScrclInputError(f"no label column (looked for {', '.join(ST_LABEL_KEYS)}) and no "
-                              f"--n-clusters: give --n-clusters K to run without labels, or "
-                              f"--label-key COLUMN")
+    n_clusters = args.n_clusters or (None if label_key else "auto")
     if label_key is not None:
         adata = drop_unlabelled(adata, label_key)
     radius = cfg.radius or 0
@@ -136,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     from ..spatial import refiner
 
     coords = adata.obsm[SPATIAL_KEY][prepared.cells]
-    result = fit(adata, prepared, n_clusters=args.n_clusters, label_key=label_key, config=cfg,
+    result = fit(adata, prepared, n_clusters=n_clusters, label_key=label_key, config=cfg,
                  seeds=args.seeds, protocol=args.protocol, device=device,
                  progress=not args.quiet, cluster_fn=clusterer(args.cluster, cfg.kmeans_n_init),
                  postprocess=refiner(coords, radius) if radius else None,
