@@ -48,7 +48,7 @@ Outputs (folder --out, default results/ST/<dataset>/, written atomically):
 
 def build_parser() -> argparse.ArgumentParser:
     p = common.ArgumentParser(prog="runST.py", description=DESCRIPTION,
-                                formatter_class=common.HelpFormatter)
+                              formatter_class=common.HelpFormatter)
     p.add_argument("--dataset", required=True,
                    help="a benchmark name, a Visium folder or an .h5ad file with obsm['spatial']")
     common.add_run_options(p, "ST")
