@@ -33,7 +33,7 @@ from scrcl.data.preprocess import prepare_sc  # noqa: E402
 from scrcl.io import write_json  # noqa: E402
 from scrcl.metrics import evaluate  # noqa: E402
 from scrcl.pipeline import clustering_input, kmeans_clusterer  # noqa: E402
-from scrcl.selection import candidate_epochs, medoid_partition  # noqa: E402
+from scrcl.selection import candidate_epochs, most_stable_partition  # noqa: E402
 from scrcl.train import Inputs, train  # noqa: E402
 
 
@@ -71,7 +71,7 @@ def main() -> int:
             score_s = [0.0]
             trace: dict[str, list] = {"labels": [], "emb_epochs": [], "emb": []}
 
-            cands = candidate_epochs(args.epochs, cfg.select_window, cfg.select_stride)
+            cands = candidate_epochs(args.epochs, cfg.select_stride)
 
             def on_epoch(epoch, outputs):
                 if args.no_oracle and epoch not in cands:
@@ -92,9 +92,9 @@ def main() -> int:
                         eval_every=every, progress=False)
             wall = time.perf_counter() - t
             best = max(curve, key=lambda r: r["nmi"])
-            # the default label-free choice (runSC.py --select consensus), from the same labels
+            # the default label-free choice (runSC.py --select stable), from the same labels
             by_epoch = {r["epoch"]: (r, lab) for r, lab in zip(curve, trace["labels"])}
-            consensus = by_epoch[cands[medoid_partition([by_epoch[e][1] for e in cands])]][0]
+            stable = by_epoch[cands[most_stable_partition([by_epoch[e][1] for e in cands])]][0]
             if args.save_trace and not args.no_oracle:
                 # per-epoch labels and embeddings, for studying label-free epoch selection
                 trace_path = Path(args.out) / f"sc_trace_{name}_seed{seed}.npz"
@@ -106,12 +106,12 @@ def main() -> int:
             if args.no_oracle:
                 best = None  # not evaluated: scoring every epoch was switched off
             runs.append({"seed": seed, "final": curve[-1], "oracle": best,
-                         "consensus": consensus,
+                         "stable": stable,
                          "train_s": wall - score_s[0], "scoring_s": score_s[0],
                          "s_per_epoch": (wall - score_s[0]) / args.epochs,
                          "ari_curve": [round(r["ari"], 4) for r in curve]})
-            print(f"{name} seed {seed}: last epoch ARI {curve[-1]['ari']:.4f} | consensus "
-                  f"(epoch {consensus['epoch']}) ARI {consensus['ari']:.4f} | oracle "
+            print(f"{name} seed {seed}: last epoch ARI {curve[-1]['ari']:.4f} | stable "
+                  f"(epoch {stable['epoch']}) ARI {stable['ari']:.4f} | oracle "
                   + (f"(epoch {best['epoch']}) ARI {best['ari']:.4f}" if best else "not run")
                   + f" | train {wall - score_s[0]:.1f}s", flush=True)
             write_json(Path(args.out) / f"sc_bench_{name}.json",
@@ -124,7 +124,7 @@ def main() -> int:
 def _record(name, prepared, k, cfg, args, prep_s, runs) -> dict:
     """The benchmark record of one data set from the seeds run so far."""
     summary = {}
-    for proto in ("final", "oracle", "consensus"):
+    for proto in ("final", "oracle", "stable"):
         if runs[0][proto] is None:
             continue
         table = {m: [r[proto][m] for r in runs] for m in ("acc", "nmi", "ari", "f1")}

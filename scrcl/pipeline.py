@@ -20,7 +20,7 @@ from .config import ScrclConfig
 from .data.preprocess import PreparedData
 from .distributed import DistContext
 from .metrics import evaluate
-from .selection import candidate_epochs, medoid_partition
+from .selection import candidate_epochs, most_stable_partition
 from .train import Inputs, embed, resolve_device, train
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def run_seeds(data: PreparedData, cfg: ScrclConfig, n_clusters: int, seeds: Sequ
 
     truth: (N,) true labels of the prepared cells, or None. Under 'final' it is used only
     to score the finished clustering, which is chosen without labels (``cfg.select``:
-    'consensus', the medoid of the clusterings of late epochs, or 'last', the last epoch's); 'oracle' (the published protocol) needs it and keeps,
+    'stable', the clustering most reproduced by neighbouring epochs, or 'last'); 'oracle' (the published protocol) needs it and keeps,
     per seed, the evaluated epoch with the best ``oracle_metric``.
     checkpoint, distributed: passed to ``scrcl.train.train``.
     """

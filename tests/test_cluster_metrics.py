@@ -77,14 +77,17 @@ def test_nmi_is_arithmetic_and_ari_by_hand():
     assert metrics.ari(truth, pred) == pytest.approx(0.0)
 
 
-def test_medoid_partition_drops_the_outlier():
-    from scrcl.selection import candidate_epochs, medoid_partition
+def test_most_stable_partition_skips_passing_outliers():
+    from scrcl.selection import candidate_epochs, most_stable_partition
 
     good = np.repeat(np.arange(3), 10)
     near = good.copy()
     near[0] = 1
     outlier = np.tile(np.arange(3), 10)
-    assert medoid_partition([good, outlier, near, good.copy()]) == 3  # ties: the later
-    assert medoid_partition([outlier, near, good]) == 2
-    assert candidate_epochs(500, 50, 5) == list(range(455, 501, 5))
-    assert candidate_epochs(7, 50, 5) == [5, 7]
+    # a run of good partitions with an outlier at the end: a good one inside the run wins
+    seq = [near, good, good.copy(), near.copy(), outlier]
+    assert most_stable_partition(seq, reach=1) == 2  # ties between 1 and 2: the later
+    assert most_stable_partition([outlier, good, good.copy(), good.copy()], reach=2) == 3
+    assert candidate_epochs(500, 10) == list(range(10, 501, 10))
+    assert candidate_epochs(7, 5) == [5, 7]
+    assert candidate_epochs(500, 10, window=30) == [480, 490, 500]
