@@ -41,8 +41,8 @@ class ScrclConfig:
     gene_k: int = 5  # neighbours of the gene graph (self included)
     radius: Optional[int] = None  # spatial label refinement neighbourhood (ST only)
     kmeans_n_init: int = 20  # k-means restarts
-    select: str = "stable"  # final clustering: 'stable' (most stable epoch) or 'last'
-    select_stride: int = 10  # stable: the model is clustered every this many epochs
+    select: str = "silhouette"  # final clustering: 'silhouette', 'stable' or 'last'
+    select_stride: int = 10  # the model is clustered every this many epochs
     pca_threshold: int = 10_000  # build the cell graph on 50 PCs from this many cells on
     preset: Optional[str] = None  # name of the preset applied, if any
 

@@ -20,7 +20,7 @@ from .config import ScrclConfig
 from .data.preprocess import PreparedData
 from .distributed import DistContext
 from .metrics import evaluate
-from .selection import candidate_epochs, most_stable_partition
+from .selection import candidate_epochs, most_stable_partition, silhouette
 from .train import Inputs, embed, resolve_device, train
 
 log = logging.getLogger(__name__)
@@ -89,8 +89,9 @@ def run_seeds(data: PreparedData, cfg: ScrclConfig, n_clusters: int, seeds: Sequ
 
     truth: (N,) true labels of the prepared cells, or None. Under 'final' it is used only
     to score the finished clustering, which is chosen without labels (``cfg.select``:
-    'stable', the clustering most reproduced by neighbouring epochs, or 'last'); 'oracle' (the published protocol) needs it and keeps,
-    per seed, the evaluated epoch with the best ``oracle_metric``.
+    'silhouette', 'stable' or 'last', see scrcl.selection); 'oracle' (the published
+    protocol) needs it and keeps, per seed, the evaluated epoch with the best
+    ``oracle_metric``. A resumed run chooses among the epochs clustered after the resume.
     checkpoint, distributed: passed to ``scrcl.train.train``.
     """
     if protocol == "oracle" and truth is None:
@@ -113,17 +114,39 @@ def run_seeds(data: PreparedData, cfg: ScrclConfig, n_clusters: int, seeds: Sequ
                 best.update(epoch=epoch, labels=labels, scores=scores,
                             embedding=emb.cpu().numpy())
 
+        candidates: list[tuple[int, np.ndarray, np.ndarray]] = []
+        wanted = set(candidate_epochs(cfg.epochs, cfg.select_stride)
+                     if cfg.select in ("silhouette", "stable") else [cfg.epochs])
+        best_sil = [-np.inf]
+
+        def collect(epoch: int, outputs: dict[str, torch.Tensor]) -> None:
+            if epoch not in wanted:
+                return
+            # label-free: cluster now, choose after training
+            emb_t = clustering_input(outputs)
+            labels = finish(cluster_fn(emb_t, n_clusters, seed))
+            emb = emb_t.cpu().numpy()
+            if cfg.select == "silhouette":  # keep only the best so far: memory O(N)
+                score = silhouette(emb, labels)
+                if score >= best_sil[0]:  # ties: the later epoch
+                    best_sil[0] = score
+                    candidates[:] = [(epoch, labels, emb)]
+            else:
+                candidates.append((epoch, labels, emb))
+
         trained = train(inputs, cfg, out_dim, seed,
-                        on_epoch=oracle if protocol == "oracle" else None,
-                        eval_every=eval_every, progress=progress, desc=f"seed {seed}",
+                        on_epoch=oracle if protocol == "oracle" else collect,
+                        eval_every=eval_every if protocol == "oracle" else cfg.select_stride,
+                        progress=progress, desc=f"seed {seed}",
                         checkpoint=checkpoint, distributed=distributed)
         if protocol == "oracle":
             run = SeedRun(seed, best["labels"], best["embedding"], best["epoch"], 0.0,
                           trained.losses, best["scores"])
         else:
-            emb = clustering_input(embed(trained.model, inputs))
-            labels = finish(cluster_fn(emb, n_clusters, seed))
-            run = SeedRun(seed, labels, emb.cpu().numpy(), cfg.epochs, 0.0, trained.losses)
+            chosen = (most_stable_partition([labels for _, labels, _ in candidates])
+                      if cfg.select == "stable" else len(candidates) - 1)
+            epoch, labels, emb = candidates[chosen]
+            run = SeedRun(seed, labels, emb, epoch, 0.0, trained.losses)
             if truth is not None:
                 run.scores = evaluate(truth, labels)
         run.wall_s = time.perf_counter() - start

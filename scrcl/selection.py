@@ -1,19 +1,23 @@
-"""Label-free choice of the final clustering: the most stable epoch.
+"""Label-free choice of the final clustering among the clusterings of several epochs.
 
-Measured on the stand-ins (bench/selection_study.py, BENCHMARKS.md), the embedding is good
-for most of training, but the clustering of the last epoch is not: on Baron_mouse1 it
-scores ARI 0.52-0.54 where most epochs give 0.75-0.78, because late epochs sometimes
-drift or k-means lands on a poor partition. The model is therefore clustered every
-``stride`` epochs, and the partition kept is the one that agrees best (mean ARI) with the
-partitions of its neighbouring candidate epochs: a clustering that the training keeps
-reproducing, not a passing one. It reads no label.
+Measured on the stand-ins (bench/selection_study.py, BENCHMARKS.md), the clustering of a
+single epoch is unreliable: on Baron_mouse1 the last epoch scores ARI 0.52-0.54 where
+most epochs give 0.75-0.78, and on Baron_mouse2 most epochs give 0.45-0.58 and a few
+0.86. The model is therefore clustered every ``stride`` epochs and one partition is kept:
+
+* 'silhouette' (default): the partition with the highest silhouette (cosine) on its own
+  embedding, computed on a fixed sample of at most 3,000 cells: the best-separated one.
+* 'stable': the partition that agrees best (mean ARI) with those of the neighbouring
+  candidate epochs.
+
+Neither reads a label.
 """
 from __future__ import annotations
 
 from typing import Sequence
 
 import numpy as np
-from sklearn.metrics import adjusted_rand_score
+from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 
 def candidate_epochs(epochs: int, stride: int, window: int | None = None) -> list[int]:
@@ -38,3 +42,14 @@ def most_stable_partition(partitions: Sequence[np.ndarray], reach: int = 2) -> i
         near = [j for j in range(i - reach, i + reach + 1) if j != i and 0 <= j < m]
         score[i] = np.mean([adjusted_rand_score(partitions[i], partitions[j]) for j in near])
     return int(np.flatnonzero(score >= score.max() - 1e-12)[-1])
+
+
+def silhouette(embedding: np.ndarray, labels: np.ndarray, sample: int = 3000) -> float:
+    """Cosine silhouette of a partition on its embedding (N, d), on a fixed sample of at
+    most ``sample`` cells (memory O(sample^2), whatever N). -1 for a single cluster."""
+    n = embedding.shape[0]
+    idx = np.random.default_rng(0).permutation(n)[:sample]
+    if np.unique(labels[idx]).size < 2 or np.unique(labels[idx]).size >= idx.size:
+        return -1.0
+    return float(silhouette_score(np.asarray(embedding, dtype=np.float32)[idx], labels[idx],
+                                  metric="cosine"))

@@ -91,3 +91,12 @@ def test_most_stable_partition_skips_passing_outliers():
     assert candidate_epochs(500, 10) == list(range(10, 501, 10))
     assert candidate_epochs(7, 5) == [5, 7]
     assert candidate_epochs(500, 10, window=30) == [480, 490, 500]
+
+
+def test_silhouette_prefers_the_true_partition():
+    from scrcl.selection import silhouette
+
+    x, truth = _directions(seed=3)
+    shuffled = np.random.default_rng(0).permutation(truth)
+    assert silhouette(x, truth) > 0.8 > silhouette(x, shuffled)
+    assert silhouette(x, np.zeros_like(truth)) == -1.0
