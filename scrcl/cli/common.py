@@ -79,11 +79,12 @@ def add_run_options(parser: argparse.ArgumentParser, task: str) -> None:
                         "labels (see --select), no label read before scoring; 'oracle': the published protocol, which clusters and scores "
                         "every epoch against the true labels and keeps the best epoch "
                         "(for comparison with the paper only)")
-    parser.add_argument("--select", choices=("stable", "last"), default=None,
-                        help="how 'final' picks its clustering, without labels: 'stable' "
-                        "(default) clusters every 10th epoch and keeps the partition that "
-                        "agrees best (mean ARI) with those of the 2 candidate epochs before "
-                        "and after it; 'last' clusters the last epoch only")
+    parser.add_argument("--select", choices=("silhouette", "stable", "last"), default=None,
+                        help="how 'final' picks its clustering, without labels. The model is "
+                        "clustered every 10th epoch; 'silhouette' (default) keeps the best-"
+                        "separated partition (cosine silhouette on its embedding); 'stable' "
+                        "the one that agrees best (mean ARI) with those of the 2 candidate "
+                        "epochs before and after it; 'last' clusters the last epoch only")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
                         help="random seeds, one model each")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
