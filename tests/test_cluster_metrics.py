@@ -100,3 +100,23 @@ def test_silhouette_prefers_the_true_partition():
     shuffled = np.random.default_rng(0).permutation(truth)
     assert silhouette(x, truth) > 0.8 > silhouette(x, shuffled)
     assert silhouette(x, np.zeros_like(truth)) == -1.0
+
+
+def test_metrics_agree_with_the_benchmarks_independent_implementation():
+    """bench/_common.py computes the same metrics its own way (written separately)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import _common
+
+    rng = np.random.default_rng(0)
+    for n_classes, n_clusters in [(5, 5), (4, 7), (8, 3)]:
+        truth = rng.integers(0, n_classes, 300)
+        pred = np.where(rng.random(300) < 0.6, truth % n_clusters, rng.integers(0, n_clusters, 300))
+        ours = metrics.evaluate(truth, pred)
+        theirs = _common.all_metrics(truth, pred)
+        assert ours["acc"] == pytest.approx(theirs["ACC"])
+        assert ours["nmi"] == pytest.approx(theirs["NMI"])
+        assert ours["ari"] == pytest.approx(theirs["ARI"])
+        assert ours["f1"] == pytest.approx(theirs["F1"])
