@@ -41,6 +41,14 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return help_
 
 
+def script_parser(prog: str, description: str, task: str, dataset_help: str) -> ArgumentParser:
+    """The parser that runSC.py and runST.py share: --dataset and the run options."""
+    p = ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
+    p.add_argument("--dataset", required=True, help=dataset_help)
+    add_run_options(p, task)
+    return p
+
+
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """Every hyper-parameter, default None = 'from the preset or the documented default'."""
     g = parser.add_argument_group(

@@ -42,11 +42,8 @@ Outputs (folder --out, default results/SC/<dataset>/, written atomically):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = common.ArgumentParser(prog="runSC.py", description=DESCRIPTION,
-                              formatter_class=common.HelpFormatter)
-    p.add_argument("--dataset", required=True,
-                   help="'demo', a benchmark name or alias, or a path to an .h5ad file")
-    common.add_run_options(p, "SC")
+    p = common.script_parser("runSC.py", DESCRIPTION, "SC",
+                             "'demo', a benchmark name or alias, or a path to an .h5ad file")
     common.add_model_options(p)
     return p
 

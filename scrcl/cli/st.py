@@ -47,11 +47,8 @@ Outputs (folder --out, default results/ST/<dataset>/, written atomically):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = common.ArgumentParser(prog="runST.py", description=DESCRIPTION,
-                              formatter_class=common.HelpFormatter)
-    p.add_argument("--dataset", required=True,
-                   help="a benchmark name, a Visium folder or an .h5ad file with obsm['spatial']")
-    common.add_run_options(p, "ST")
+    p = common.script_parser("runST.py", DESCRIPTION, "ST", "a benchmark name, a Visium "
+                             "folder or an .h5ad file with obsm['spatial']")
     s = p.add_argument_group("spatial options")
     s.add_argument("--cluster", choices=CLUSTERS, default="kmeans",
                    help="clustering of the embedding: cosine k-means (as published), a Gaussian "

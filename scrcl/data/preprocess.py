@@ -46,6 +46,15 @@ class PreparedData:
     def n_genes(self) -> int:
         return self.features.shape[1]
 
+    @classmethod
+    def build(cls, features: Matrix, tms, cell_adj: sp.csr_matrix, gene_k: int,
+              cells: np.ndarray, genes: np.ndarray,
+              graph_features: Optional[np.ndarray] = None) -> "PreparedData":
+        """PreparedData with the gene graph made here, from each gene's profile X^T."""
+        profiles = features.T.toarray() if sp.issparse(features) else np.ascontiguousarray(features.T)
+        return cls(features, tuple(tms), cell_adj, graphs.gene_graph(profiles, gene_k), cells,
+                   np.asarray(genes), graph_features)
+
     @property
     def x1(self) -> Matrix:
         """(N, G) the MLP view's input S^t1 X."""
@@ -143,14 +152,5 @@ def prepare_sc(adata: ad.AnnData, hvg: int, k: int, tms: tuple[int, int], gene_k
     x = counts[:, selected]
     graph_in = lognorm[:, selected]
     graph_features = pca(graph_in) if n >= pca_threshold else graph_in.toarray()
-    cell_adj = graphs.cell_graph(graph_features, k)
-    gene_adj = graphs.gene_graph(x.T.toarray(), gene_k)
-    return PreparedData(
-        features=x,
-        tms=tuple(tms),
-        cell_adj=cell_adj,
-        gene_adj=gene_adj,
-        cells=cells,
-        genes=np.asarray(adata.var_names[genes][selected]),
-        graph_features=graph_features,
-    )
+    return PreparedData.build(x, tms, graphs.cell_graph(graph_features, k), gene_k, cells,
+                              adata.var_names[genes][selected], graph_features)

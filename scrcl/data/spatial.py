@@ -373,14 +373,5 @@ def prepare_st(adata: ad.AnnData, hvg: int, k: int, tms: tuple[int, int], gene_k
     if k >= n:
         raise ScrclInputError(f"--k {k} neighbours needs more than {k} spots, the data has {n}; "
                               f"lower --k")
-    spot_adj = graphs.spatial_graph(coords, k)
-    gene_adj = graphs.gene_graph(np.ascontiguousarray(features.T), gene_k)
-    return PreparedData(
-        features=features,
-        tms=tuple(tms),
-        cell_adj=spot_adj,
-        gene_adj=gene_adj,
-        cells=spots,
-        genes=genes,
-        graph_features=coords,
-    )
+    return PreparedData.build(features, tms, graphs.spatial_graph(coords, k), gene_k, spots,
+                              genes, coords)
