@@ -20,7 +20,7 @@ sys.path.insert(0, str(REPO))
 from scrcl.config import default_config, get_preset  # noqa: E402
 from scrcl.data.preprocess import prepare_sc  # noqa: E402
 from scrcl.data.spatial import prepare_st  # noqa: E402
-from scrcl.estimate_k import estimate_n_clusters  # noqa: E402
+from scrcl.clustering.estimate_k import estimate_n_clusters  # noqa: E402
 from scrcl.tl import expression_graph  # noqa: E402
 
 SC = ["Baron_mouse1", "Baron_mouse2", "MCA_mouse_bladder_select2100", "CITE_CBMC_top2000"]

@@ -33,7 +33,7 @@ from scrcl.data.preprocess import prepare_sc  # noqa: E402
 from scrcl.io import write_json  # noqa: E402
 from scrcl.metrics import evaluate  # noqa: E402
 from scrcl.pipeline import clustering_input, kmeans_clusterer  # noqa: E402
-from scrcl.selection import candidate_epochs, most_stable_partition  # noqa: E402
+from scrcl.clustering.selection import candidate_epochs, most_stable_partition  # noqa: E402
 from scrcl.train import Inputs, train  # noqa: E402
 
 

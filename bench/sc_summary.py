@@ -21,7 +21,7 @@ sys.path.insert(0, str(REPO))
 
 from scrcl.config import default_config  # noqa: E402
 from scrcl.metrics import evaluate  # noqa: E402
-from scrcl.selection import candidate_epochs, most_stable_partition, silhouette  # noqa: E402
+from scrcl.clustering.selection import candidate_epochs, most_stable_partition, silhouette  # noqa: E402
 
 METRICS = ("acc", "nmi", "ari", "f1")
 

@@ -62,7 +62,7 @@ def child(source: str, n: int, epochs: int, data_dir: Path, n_init: int) -> dict
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     from scrcl import graphs
-    from scrcl.cluster import kmeans_cosine
+    from scrcl.clustering.kmeans import kmeans_cosine
     from scrcl.config import default_config
     from scrcl.data.preprocess import prepare_sc
     from scrcl.pipeline import clustering_input

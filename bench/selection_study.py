@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, silhouette_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from scrcl.cluster import kmeans_cosine  # noqa: E402
+from scrcl.clustering.kmeans import kmeans_cosine  # noqa: E402
 
 
 def consensus(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:

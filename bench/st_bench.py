@@ -35,9 +35,9 @@ def worker(args) -> None:
     from scrcl.config import get_preset
     from scrcl.data.spatial import drop_unlabelled, load_st, prepare_st, resolve_st
     from scrcl.metrics import evaluate
-    from scrcl.mixture import gmm_eee
+    from scrcl.clustering.mixture import gmm_eee
     from scrcl.pipeline import run_seeds
-    from scrcl.spatial import refiner
+    from scrcl.clustering.spatial_smoothing import refiner
 
     t0 = time.perf_counter()
     ref = resolve_st(str(args.shared_data / "stdata_pca" / f"{args.worker}.h5ad"))

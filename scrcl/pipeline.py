@@ -15,12 +15,12 @@ import numpy as np
 import torch
 
 from .checkpoint import CheckpointPlan
-from .cluster import kmeans_cosine
+from .clustering.kmeans import kmeans_cosine
 from .config import ScrclConfig
 from .data.preprocess import PreparedData
 from .distributed import DistContext
 from .metrics import evaluate
-from .selection import candidate_epochs, most_stable_partition, silhouette
+from .clustering.selection import candidate_epochs, most_stable_partition, silhouette
 from .train import Inputs, embed, resolve_device, train
 
 log = logging.getLogger(__name__)

@@ -39,7 +39,7 @@ def choose_n_clusters(n_clusters: Union[int, str, None], truth: Optional[np.ndar
     """K and where it came from: 'given', 'estimated' (``n_clusters='auto'``: Leiden on the
     cell graph, no label read) or 'number of true classes' (benchmark setting)."""
     if n_clusters == "auto":
-        from .estimate_k import estimate_n_clusters
+        from .clustering.estimate_k import estimate_n_clusters
 
         est = estimate_n_clusters(cell_adj)
         k, source = est.k, (f"estimated without labels: Leiden resolution {est.resolution:g} "

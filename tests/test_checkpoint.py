@@ -9,7 +9,7 @@ import torch
 
 from scrcl import checkpoint as ckpt
 from scrcl.checkpoint import CheckpointPlan
-from scrcl.cluster import kmeans_cosine
+from scrcl.clustering.kmeans import kmeans_cosine
 from scrcl.config import ScrclConfig
 from scrcl.data.preprocess import prepare_sc
 from scrcl.data.synthetic import synthetic_counts

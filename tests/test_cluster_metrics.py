@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from scrcl import metrics
-from scrcl.cluster import kmeans_cosine
+from scrcl.clustering.kmeans import kmeans_cosine
 
 
 def _directions(seed=0, per=40):
@@ -78,7 +78,7 @@ def test_nmi_is_arithmetic_and_ari_by_hand():
 
 
 def test_most_stable_partition_skips_passing_outliers():
-    from scrcl.selection import candidate_epochs, most_stable_partition
+    from scrcl.clustering.selection import candidate_epochs, most_stable_partition
 
     good = np.repeat(np.arange(3), 10)
     near = good.copy()
@@ -94,7 +94,7 @@ def test_most_stable_partition_skips_passing_outliers():
 
 
 def test_silhouette_prefers_the_true_partition():
-    from scrcl.selection import silhouette
+    from scrcl.clustering.selection import silhouette
 
     x, truth = _directions(seed=3)
     shuffled = np.random.default_rng(0).permutation(truth)

@@ -12,9 +12,9 @@ from sklearn.metrics import adjusted_rand_score
 from scrcl import graphs
 from scrcl.data import spatial as st
 from scrcl.errors import ScrclInputError
-from scrcl.leiden import leiden_k
-from scrcl.mixture import gmm_eee
-from scrcl.spatial import majority_vote, neighbour_table, refine_labels
+from scrcl.clustering.leiden import leiden_k
+from scrcl.clustering.mixture import gmm_eee
+from scrcl.clustering.spatial_smoothing import majority_vote, neighbour_table, refine_labels
 
 from _shared_data import shared_file
 

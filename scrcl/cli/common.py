@@ -96,6 +96,13 @@ def add_run_options(parser: argparse.ArgumentParser, task: str) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
                         help="random seeds, one model each")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
+                        help="arithmetic of the dense layers: 'bf16' (bfloat16 forward and "
+                        "backward, float32 weights, losses and optimiser), 'fp32', or 'auto' "
+                        "(default): bf16 where the CPU or GPU computes it natively, else fp32. "
+                        "The precision used is printed and saved in metrics.json")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="CPU threads of this process (default: the cores it may use)")
     parser.add_argument("--out", help=f"results folder (default results/{task}/<dataset>)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
     t = parser.add_argument_group("long runs")
@@ -132,7 +139,8 @@ def config_from_args(base: ScrclConfig, args: argparse.Namespace) -> ScrclConfig
                         weight_decay=args.weight_decay, lambda1=args.lambda1,
                         lambda2=args.lambda2, temperature=args.temperature,
                         hid_dim=args.hid_dim, out_dim=args.out_dim, gene_k=args.gene_k,
-                        select=getattr(args, "select", None))
+                        select=getattr(args, "select", None),
+                        precision=getattr(args, "precision", None))
 
 
 def check_options(args: argparse.Namespace) -> None:

@@ -97,10 +97,10 @@ def clusterer(kind: str, n_init: int):
     if kind == "kmeans":
         return None
     if kind == "gmm":
-        from ..mixture import gmm_eee
+        from ..clustering.mixture import gmm_eee
 
         return lambda emb, k, seed: gmm_eee(emb.cpu().numpy(), k, seed=seed)
-    from ..leiden import leiden_k
+    from ..clustering.leiden import leiden_k
 
     return lambda emb, k, seed: leiden_k(emb.cpu().numpy(), k, seed=seed)
 
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"config ({cfg.preset or 'defaults'}"
           f"{', with command-line changes' if cfg != base else ''}): {cfg.to_dict()}")
     prepared = prepare_st(adata, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, args.preprocessed)
-    from ..spatial import refiner
+    from ..clustering.spatial_smoothing import refiner
 
     coords = adata.obsm[SPATIAL_KEY][prepared.cells]
     result = fit(adata, prepared, n_clusters=n_clusters, label_key=label_key, config=cfg,

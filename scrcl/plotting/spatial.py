@@ -86,7 +86,7 @@ def paga_figure(embedding: np.ndarray, domains: np.ndarray, path: Path,
     import matplotlib.pyplot as plt
     import scanpy as sc
 
-    from ..leiden import knn_graph
+    from ..clustering.leiden import knn_graph
 
     adj = knn_graph(np.asarray(embedding, dtype=np.float32), n_neighbors).astype(np.float32)
     obs = pd.DataFrame({"domain": pd.Categorical(np.asarray(domains).astype(str))})
