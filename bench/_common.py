@@ -1,8 +1,7 @@
-"""Shared helpers for the baseline benchmarks in ``bench/``.
-
-The metric functions here are deliberately plain (numpy / scipy / sklearn only)
-so that they can later be swapped for ``scrcl.metrics`` without changing the
-benchmark scripts.  Conventions:
+"""An independent implementation of the four clustering metrics (numpy / scipy / sklearn
+only), written separately from ``scrcl.metrics``; tests/test_cluster_metrics.py checks that
+the two agree. The benchmark itself scores with ``scrcl.metrics.evaluate``. (Also the
+default folders of bench/scaling.py.) Conventions:
 
 * ``y_true`` and ``y_pred`` are 1-D label arrays of equal length; labels may be
   strings or integers and need not be contiguous.
@@ -19,42 +18,15 @@ benchmark scripts.  Conventions:
 
 from __future__ import annotations
 
-import json
-import os
-import platform
-import sys
-import tempfile
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# used by bench/scaling.py
 DEFAULT_SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 DEFAULT_OUT = REPO_ROOT / "results" / "bench"
-
-
-def limit_threads(n: int) -> None:
-    """Cap BLAS / OpenMP threads. Must run before numpy-heavy imports to be fully effective."""
-    for var in (
-        "OMP_NUM_THREADS",
-        "OPENBLAS_NUM_THREADS",
-        "MKL_NUM_THREADS",
-        "NUMEXPR_NUM_THREADS",
-        "VECLIB_MAXIMUM_THREADS",
-        "NUMBA_NUM_THREADS",
-    ):
-        os.environ[var] = str(n)
-    try:  # also limit pools that are already loaded
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(n)
-    except Exception:  # pragma: no cover - threadpoolctl is an sklearn dependency
-        pass
-
-
-# --------------------------------------------------------------------------- metrics
 
 
 def _encode(y) -> np.ndarray:
@@ -126,86 +98,3 @@ def all_metrics(y_true, y_pred) -> dict:
         "ARI": ari(y_true, y_pred),
         "F1": macro_f1(y_true, y_pred),
     }
-
-
-def mean_std(values) -> dict:
-    """Mean and population std (ddof=0) of a list of numbers."""
-    v = np.asarray(values, dtype=float)
-    return {"mean": float(v.mean()), "std": float(v.std(ddof=0)), "n": int(v.size)}
-
-
-def fmt(ms: dict, digits: int = 3) -> str:
-    return f"{ms['mean']:.{digits}f} ± {ms['std']:.{digits}f}"
-
-
-# --------------------------------------------------------------------------- environment / IO
-
-
-def _version(pkg: str) -> str | None:
-    try:
-        return metadata.version(pkg)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def environment(threads: int) -> dict:
-    pkgs = ["numpy", "scipy", "scikit-learn", "scanpy", "anndata", "pandas", "igraph", "leidenalg", "threadpoolctl"]
-    mem_gb = None
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemTotal:"):
-                    mem_gb = round(int(line.split()[1]) / 1024**2, 1)
-    except OSError:
-        pass
-    cpu_model = None
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu_model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover
-        affinity = None
-    return {
-        "python": sys.version.split()[0],
-        "versions": {p: _version(p) for p in pkgs},
-        "machine": {
-            "platform": platform.platform(),
-            "machine": platform.machine(),
-            "processor": platform.processor() or None,
-            "cpu_model": cpu_model,
-            "cpu_count": os.cpu_count(),
-            "cpu_affinity": affinity,
-            "mem_total_gb": mem_gb,
-            "threads_used": threads,
-        },
-    }
-
-
-def write_json_atomic(obj, path: Path) -> None:
-    """Write JSON to a temp file in the same directory, then os.replace it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2, sort_keys=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)

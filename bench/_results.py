@@ -1,0 +1,63 @@
+"""The stored results: one small JSON file per entry,
+``<root>/<suite>/<dataset>/<method>/<protocol>/seed<S>.json``, written atomically."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class Key:
+    """One entry: the unit of work and of storage."""
+
+    suite: str
+    dataset: str
+    method: str
+    protocol: str
+    seed: int
+
+    def path(self, root: Path) -> Path:
+        return (Path(root) / self.suite / self.dataset / self.method / self.protocol
+                / f"seed{self.seed}.json")
+
+
+def input_hash(inputs: dict) -> str:
+    """sha256 of the canonical JSON of everything that changes a result."""
+    text = json.dumps(inputs, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def read_entry(path: Path) -> Optional[dict]:
+    """The stored entry, or None when there is none (or it cannot be read)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def is_current(key: Key, root: Path, wanted_hash: str) -> bool:
+    stored = read_entry(key.path(root))
+    return stored is not None and stored.get("input_hash") == wanted_hash
+
+
+def write_entry(key: Key, root: Path, entry: dict) -> Path:
+    """Write atomically (temporary file, then rename); returns the path."""
+    from scrcl.io import write_json
+
+    path = key.path(root)
+    write_json(path, entry)
+    return path
+
+
+def iter_entries(root: Path, suite: Optional[str] = None) -> Iterator[dict]:
+    """Every stored entry under ``root`` (of one suite), in path order."""
+    base = Path(root) / suite if suite else Path(root)
+    for path in sorted(base.glob("**/seed*.json")):
+        entry = read_entry(path)
+        if entry is not None:
+            yield entry

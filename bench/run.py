@@ -1,0 +1,543 @@
+#!/usr/bin/env python
+"""The benchmark runner: every entry (suite, dataset, method, protocol, seed) is computed once
+and stored as a small JSON file under bench/results/ (committed); a rerun skips every entry
+whose input hash matches, so a run that is cut off loses at most the entry in progress.
+
+    python bench/run.py sc                       # scRNA-seq stand-ins, every method, 5 seeds
+    python bench/run.py st --seeds 5 15 25       # the 13 spatial slices
+    python bench/run.py speed                    # s/epoch, fp32 and bf16 interleaved
+    python bench/run.py sc --methods pca_kmeans leiden        # the cheap baselines only
+    python bench/run.py st --device cuda --budget-min 9       # one chunk on a GPU machine
+    python bench/run.py sc --dry-run             # what would run, and what is up to date
+    python bench/report.py                       # the tables of BENCHMARKS.md from the results
+
+Suites: sc (substitutes/scdata stand-ins, label obs['cell_type1'], documented defaults),
+st (stdata_pca slices, preset per slice, processed features, labelled spots), speed
+(seconds per training epoch of scrcl in fp32 and bf16, interleaved in one process), k (the
+number of clusters that --n-clusters auto estimates without labels, beside the true one).
+The data set name 'demo' (synthetic counts) works in sc and speed, for tests.
+
+Methods: scrcl (k-means, the package default), scrcl-gmm (spatial only; the same trained
+models clustered by the EEE mixture), and the baselines of bench/_methods.py. One training
+run per (data set, seed) serves both protocols and both clusterers: 'final' (label-free, the
+default of runSC.py/runST.py) and 'oracle' (the published protocol: the epoch with the best
+NMI (sc) / ARI (st) against the true labels; it uses the answer key). K = true classes.
+Baselines are label-free and stored under protocol 'final'.
+
+The input hash covers the data file's bytes, the effective configuration, the method, the
+run settings, epochs, precision (requested and resolved) and RESULTS_VERSION, which must be
+raised whenever a code change alters results. Device and threads are recorded, not hashed
+(except by the speed suite, whose result is a timing).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+BENCH = Path(__file__).resolve().parent
+sys.path[:0] = [p for p in (str(BENCH), str(BENCH.parent)) if p not in sys.path]
+
+import _data  # noqa: E402
+import _env  # noqa: E402
+from _results import RESULTS_DIR, Key, input_hash, is_current, iter_entries, write_entry  # noqa: E402
+
+#: raise when a code change alters results: every stored entry is then recomputed
+RESULTS_VERSION = 1
+
+SCRCL_METHODS = ("scrcl", "scrcl-gmm")
+PROTOCOLS = ("final", "oracle")
+DEFAULT_SEEDS = (5, 15, 25, 35, 45)
+SPEED_DATASETS = ("Baron_mouse1", "Baron_mouse2", "MCA_mouse_bladder_select2100",
+                  "CITE_CBMC_top2000", "151507")
+SPEED_PRECISIONS = ("fp32", "bf16")
+SPEED_PROTOCOL = "epoch_time"
+SUITES = {
+    "sc": {"datasets": _data.SC_DATASETS, "methods": ("scrcl", "pca_kmeans", "leiden")},
+    "st": {"datasets": _data.ST_DATASETS,
+           "methods": ("scrcl", "scrcl-gmm", "pca_kmeans", "smooth_kmeans", "gmm")},
+    "speed": {"datasets": SPEED_DATASETS, "methods": ("scrcl",)},
+    "k": {"datasets": _data.SC_DATASETS + _data.ST_DATASETS, "methods": ("leiden_k",)},
+}
+BASELINES = {"sc": ("pca_kmeans", "leiden"), "st": ("pca_kmeans", "smooth_kmeans", "gmm")}
+#: what --n-clusters auto runs (scrcl.tl.fit), with the package's defaults
+K_SETTINGS = {"rule": "estimate_n_clusters(expression_graph(prepared, cfg.k))"}
+
+
+# ----------------------------------------------------------------------------- options
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("suite", choices=tuple(SUITES))
+    p.add_argument("--datasets", nargs="+", help="default: every data set of the suite")
+    p.add_argument("--seeds", type=int, nargs="+",
+                   help="default 5 15 25 35 45 (speed: 5; k: 0, its Leiden seeds are fixed)")
+    p.add_argument("--methods", nargs="+", help="default: every method of the suite")
+    p.add_argument("--protocols", nargs="+", choices=PROTOCOLS, default=list(PROTOCOLS),
+                   help="of scrcl and scrcl-gmm (baselines are label-free: 'final')")
+    p.add_argument("--epochs", type=int, default=500, help="training epochs (published: 500)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="dense layers of scrcl (the speed suite always times fp32 and bf16)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a configuration field of scrcl, e.g. hid_dim=64 or "
+                        "tms=[5,0] (JSON values); repeatable")
+    p.add_argument("--budget-min", type=float,
+                   help="start no entry that would not finish within this many minutes of "
+                        "the runner's start (estimated from stored timings, else from a "
+                        "2-epoch probe)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads (torch, BLAS, OpenMP); default 1, for background runs")
+    p.add_argument("--warmup", type=int, default=2, help="speed: warm-up epochs per block")
+    p.add_argument("--timed-epochs", type=int, default=10,
+                   help="speed: timed epochs per precision, in two alternating blocks")
+    p.add_argument("--results", type=Path, default=RESULTS_DIR, help="results folder")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list the entries to compute and those up to date; compute nothing")
+    return p
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """{'hid_dim': 64, ...} from KEY=VALUE strings (JSON values, else strings)."""
+    from scrcl.config import ScrclConfig
+
+    fields = set(ScrclConfig.__dataclass_fields__)
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in fields:
+            raise SystemExit(f"--set {item!r}: expected KEY=VALUE with KEY one of "
+                             f"{', '.join(sorted(fields))}")
+        try:
+            out[name] = json.loads(value)
+        except ValueError:
+            out[name] = value
+    return out
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+@dataclass
+class Unit:
+    """Work done in one go: one training run (scrcl), one clustering (a baseline) or one
+    timing (speed), producing one or more entries."""
+
+    kind: str  # 'scrcl', 'baseline' or 'speed'
+    spec: _data.DatasetSpec
+    seed: int
+    keys: list[Key]
+    hashes: dict[Key, str] = field(default_factory=dict)
+    inputs: dict[Key, dict] = field(default_factory=dict)
+
+    def pending(self, root: Path) -> list[Key]:
+        return [k for k in self.keys if not is_current(k, root, self.hashes[k])]
+
+
+@dataclass
+class Context:
+    args: argparse.Namespace
+    overrides: dict[str, Any]
+    started: float
+    cache: dict = field(default_factory=dict)  # the current data set's inputs
+    counts: dict = field(default_factory=lambda: {"computed": 0, "up_to_date": 0,
+                                                  "over_budget": 0})
+
+    def config(self, spec: _data.DatasetSpec):
+        cfg = _data.base_config(spec).replace(**self.overrides)
+        return cfg.replace(epochs=self.args.epochs, precision=self.args.precision)
+
+    def remaining_s(self) -> float:
+        if self.args.budget_min is None:
+            return math.inf
+        return self.args.budget_min * 60 - (time.monotonic() - self.started)
+
+
+def resolved_precision(requested: str, device: str) -> str:
+    from scrcl.precision import resolve_precision
+    from scrcl.train import resolve_device
+
+    return resolve_precision(requested, resolve_device(device))
+
+
+def hash_inputs(ctx: Context, unit: Unit, key: Key) -> dict:
+    """Everything that changes the result of ``key`` (protocol-independent)."""
+    base = {"results_version": RESULTS_VERSION, "suite": key.suite, "dataset": key.dataset,
+            "data_sha256": _data.data_sha256(unit.spec), "method": key.method,
+            "seed": key.seed, "n_clusters": "number of true classes"}
+    if unit.kind == "baseline":
+        from _methods import PARAMS
+
+        return {**base, "params": PARAMS[unit.spec.kind]}
+    cfg = ctx.config(unit.spec)
+    device = ctx.args.device
+    untrained = cfg.replace(epochs=0, precision="fp32").to_dict()  # what no training reads
+    if unit.kind == "k":
+        return {**base, "config": untrained, "settings": K_SETTINGS}
+    if unit.kind == "speed":
+        return {**base, "config": untrained,
+                "warmup": ctx.args.warmup, "timed_epochs": ctx.args.timed_epochs,
+                "precisions": {p: resolved_precision(p, device) for p in SPEED_PRECISIONS},
+                "device": device, "threads": ctx.args.threads}
+    settings = {"eval_every": 1, "oracle_metric": "nmi" if unit.spec.kind == "sc" else "ari"}
+    if unit.spec.kind == "st":
+        settings.update(preprocessed="yes", radius=cfg.radius or 0,
+                        cluster="gmm" if key.method == "scrcl-gmm" else "kmeans")
+    return {**base, "config": cfg.to_dict(), "epochs": cfg.epochs,
+            "precision_requested": cfg.precision,
+            "precision": resolved_precision(cfg.precision, device), "settings": settings}
+
+
+def plan(ctx: Context) -> list[Unit]:
+    """The units of the suite: baselines first (cheap, data set by data set), then scrcl
+    seed by seed (so that a budget spreads the first seeds over every data set)."""
+    args, suite = ctx.args, ctx.args.suite
+    datasets = args.datasets or SUITES[suite]["datasets"]
+    methods = args.methods or SUITES[suite]["methods"]
+    seeds = args.seeds or {"speed": (5,), "k": (0,)}.get(suite, DEFAULT_SEEDS)
+    specs = [_data.dataset_spec(name) for name in datasets]
+    check_methods(suite, specs, methods)
+    units: list[Unit] = []
+    if suite == "speed":
+        units += [Unit("speed", s, seed, [Key(suite, s.name, "scrcl", SPEED_PROTOCOL, seed)])
+                  for seed in seeds for s in specs]
+    elif suite == "k":
+        units += [Unit("k", s, seed, [Key(suite, s.name, "leiden_k", "final", seed)])
+                  for seed in seeds for s in specs]
+    else:
+        units += [Unit("baseline", s, seed, [Key(suite, s.name, m, "final", seed)])
+                  for s in specs for m in methods if m in BASELINES[suite] for seed in seeds]
+        wanted = [m for m in SCRCL_METHODS if m in methods]
+        if wanted:
+            units += [Unit("scrcl", s, seed, [Key(suite, s.name, m, p, seed) for m in wanted
+                                              for p in args.protocols])
+                      for seed in seeds for s in specs]
+    for unit in units:
+        for key in unit.keys:
+            unit.inputs[key] = hash_inputs(ctx, unit, key)
+            unit.hashes[key] = input_hash(unit.inputs[key])
+    return units
+
+
+def check_methods(suite: str, specs: list[_data.DatasetSpec], methods: list[str]) -> None:
+    allowed = SUITES[suite]["methods"]
+    unknown = [m for m in methods if m not in allowed]
+    if unknown:
+        raise SystemExit(f"methods {unknown} are not in suite {suite}: choose from {allowed}")
+    wrong = [s.name for s in specs if suite in ("sc", "st") and s.kind != suite]
+    if wrong:
+        raise SystemExit(f"data sets {wrong} do not belong to suite {suite}")
+
+
+# ----------------------------------------------------------------------------- entries
+
+
+def environment(ctx: Context) -> dict:
+    """The fields that say where and how an entry was computed."""
+    return {"device": ctx.args.device, "threads": ctx.args.threads,
+            "machine": _env.machine(ctx.args.device), "versions": _env.versions(),
+            "git": _env.git_state(), "results_version": RESULTS_VERSION,
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": " ".join(["bench/run.py", *sys.argv[1:]])}
+
+
+def store(ctx: Context, unit: Unit, key: Key, fields: dict) -> None:
+    """Write one finished entry and say so."""
+    entry = {"suite": key.suite, "dataset": key.dataset, "method": key.method,
+             "protocol": key.protocol, "seed": key.seed, **fields, **environment(ctx),
+             "input_hash": unit.hashes[key], "inputs": unit.inputs[key]}
+    write_entry(key, ctx.args.results, entry)
+    ctx.counts["computed"] += 1
+    scores = " ".join(f"{m.upper()} {entry[m]:.4f}" for m in ("ari", "nmi")
+                      if entry.get(m) is not None)
+    if "estimated_k" in entry:
+        scores = f"K {entry['estimated_k']} estimated, {entry['n_clusters']} true"
+    print(f"[{key.suite}] {key.dataset} seed {key.seed} {key.method}/{key.protocol}: "
+          f"{scores} ({entry.get('wall_s', 0):.1f} s)", flush=True)
+
+
+def scores_fields(truth, labels) -> dict:
+    import numpy as np
+
+    from scrcl.metrics import evaluate
+
+    return {**evaluate(truth, labels), "n_clusters_found": int(np.unique(labels).size)}
+
+
+# ----------------------------------------------------------------------------- scrcl
+
+
+def dataset_inputs(ctx: Context, spec: _data.DatasetSpec, build: Callable[[], Any],
+                   what: str) -> Any:
+    """``build()`` once per data set and ``what`` (only the current data set is kept)."""
+    if ctx.cache.get("dataset") != spec.name:
+        ctx.cache.clear()
+        ctx.cache["dataset"] = spec.name
+    if what not in ctx.cache:
+        ctx.cache[what] = build()
+    return ctx.cache[what]
+
+
+def train_protocols(ctx: Context, inputs: _data.ScrclInputs, cfg, seed: int,
+                    methods: list[str], protocols: list[str]) -> dict:
+    from scrcl.pipeline import run_protocols
+
+    return run_protocols(inputs.prepared, cfg, inputs.n_clusters, [seed],
+                         protocols=tuple(protocols), truth=inputs.truth,
+                         device=ctx.args.device, progress=False,
+                         clusterers={m: inputs.clusterers[m] for m in methods},
+                         postprocess=inputs.postprocess, oracle_metric=inputs.oracle_metric)
+
+
+def scrcl_inputs(ctx: Context, unit: Unit, cfg) -> _data.ScrclInputs:
+    return dataset_inputs(ctx, unit.spec, lambda: _data.scrcl_inputs(unit.spec, cfg), "scrcl")
+
+
+def run_scrcl(ctx: Context, unit: Unit, pending: list[Key]) -> None:
+    cfg = ctx.config(unit.spec)
+    methods = sorted({k.method for k in pending})
+    protocols = [p for p in PROTOCOLS if any(k.protocol == p for k in pending)]
+    if not fits_budget(ctx, unit, lambda: probe_s_per_epoch(
+            ctx, scrcl_inputs(ctx, unit, cfg), cfg, unit.seed, methods, protocols)):
+        return
+    inputs = scrcl_inputs(ctx, unit, cfg)
+    _env.reset_peak_memory()
+    results = train_protocols(ctx, inputs, cfg, unit.seed, methods, protocols)
+    memory = _env.peak_memory()
+    for key in pending:
+        result = results[key.method][key.protocol]
+        run = result.runs[0]
+        store(ctx, unit, key, {
+            "epochs": cfg.epochs, "n_clusters": result.n_clusters,
+            "n_cells": inputs.prepared.n_cells, "n_features": inputs.prepared.n_genes,
+            **scores_fields(inputs.truth, run.labels), "epoch_used": run.epoch_used,
+            "s_per_epoch": run.train_s / max(run.epochs_run, 1), "train_s": run.train_s,
+            "epochs_run": run.epochs_run, "wall_s": run.wall_s, "prep_s": inputs.prep_s,
+            **memory, "precision": result.precision, "precision_requested": cfg.precision,
+            "config": cfg.to_dict()})
+
+
+def probe_s_per_epoch(ctx: Context, inputs: _data.ScrclInputs, cfg, seed: int,
+                      methods: list[str], protocols: list[str]) -> float:
+    """Seconds per epoch of a 2-epoch run of the same unit (training and clustering)."""
+    start = time.perf_counter()
+    train_protocols(ctx, inputs, cfg.replace(epochs=2), seed, methods, protocols)
+    return (time.perf_counter() - start) / 2
+
+
+# ----------------------------------------------------------------------------- budget
+
+
+def stored_s_per_epoch(ctx: Context, spec: _data.DatasetSpec) -> Optional[float]:
+    """Median wall seconds per epoch (training and clustering) of this data set's stored
+    scrcl entries on this device, else of its stored speed timings; None if neither."""
+    root = ctx.args.results
+    walls, speeds = [], []
+    folders = [root / suite / spec.name for suite in SUITES]
+    for e in (e for folder in folders if folder.is_dir() for e in iter_entries(folder)):
+        if e.get("device") != ctx.args.device:
+            continue
+        if e.get("protocol") == SPEED_PROTOCOL:
+            speeds += [t["s_per_epoch"] for t in e["by_precision"].values()]
+        elif e.get("method") in SCRCL_METHODS and e.get("epochs_run"):
+            walls.append(e["wall_s"] / e["epochs_run"])
+    if walls:
+        return statistics.median(walls)
+    return 1.3 * max(speeds) if speeds else None  # clustering and scoring on top
+
+
+def unit_epochs(ctx: Context, unit: Unit) -> int:
+    if unit.kind == "speed":
+        return 2 * (ctx.args.warmup * 2 + ctx.args.timed_epochs)
+    return ctx.args.epochs
+
+
+def fits_budget(ctx: Context, unit: Unit, probe: Callable[[], float]) -> bool:
+    """Whether the unit is expected to finish within the budget (probing when nothing is
+    stored); a unit left out is counted and named."""
+    if ctx.args.budget_min is None:
+        return True
+    per_epoch = stored_s_per_epoch(ctx, unit.spec)
+    if per_epoch is None and ctx.remaining_s() > 0:
+        per_epoch = probe()
+    needed = (per_epoch or math.inf) * unit_epochs(ctx, unit)
+    if needed <= ctx.remaining_s():
+        return True
+    ctx.counts["over_budget"] += len(unit.keys)
+    print(f"[{unit.keys[0].suite}] {unit.spec.name} seed {unit.seed}: not started, needs about "
+          f"{needed:.0f} s and {max(ctx.remaining_s(), 0):.0f} s are left", flush=True)
+    return False
+
+
+# ----------------------------------------------------------------------------- baselines
+
+
+def run_baseline(ctx: Context, unit: Unit, pending: list[Key]) -> None:
+    import numpy as np
+
+    import _methods
+
+    if ctx.remaining_s() <= 0:
+        ctx.counts["over_budget"] += len(pending)
+        return
+    kind = unit.spec.kind
+    if kind == "sc":
+        import scanpy  # noqa: F401  (loaded before the preparation is timed)
+    adata, label_key = dataset_inputs(ctx, unit.spec, lambda: _data.read(unit.spec), "adata")
+    truth = np.asarray(adata.obs[label_key].astype(str))
+    for key in pending:
+        what = _methods.FEATURES[kind, key.method]
+
+        def build() -> tuple[Any, float]:
+            start = time.perf_counter()
+            return _methods.features(kind, key.method, adata), time.perf_counter() - start
+
+        feats, prep_s = dataset_inputs(ctx, unit.spec, build, what)
+        k = int(np.unique(truth).size)
+        _env.reset_peak_memory()
+        start = time.perf_counter()
+        labels = _methods.cluster(kind, key.method, feats, k, key.seed)
+        wall = time.perf_counter() - start
+        store(ctx, unit, key, {
+            "epochs": None, "n_clusters": k, "n_cells": int(adata.n_obs),
+            "n_features": int(adata.n_vars), **scores_fields(truth, labels),
+            "epoch_used": None, "s_per_epoch": None, "wall_s": wall, "prep_s": prep_s,
+            **_env.peak_memory(), "precision": None, "precision_requested": None})
+
+
+# ----------------------------------------------------------------------------- speed
+
+
+def time_precisions(ctx: Context, inputs: _data.ScrclInputs, cfg, seed: int) -> dict:
+    """Seconds per training epoch in fp32 and bf16, in alternating blocks in this process
+    (fp32 bf16, then bf16 fp32), each block ``warmup`` untimed epochs then timed ones."""
+    from scrcl.train import Inputs, resolve_device, train
+
+    args = ctx.args
+    device = resolve_device(args.device)
+    tensors = Inputs.from_prepared(inputs.prepared, device)
+    out_dim = cfg.out_dim or inputs.n_clusters
+    per_block = math.ceil(args.timed_epochs / 2)
+    out = {p: {"epoch_s": [], "peak_rss_mb": 0.0, "peak_gpu_mb": None} for p in SPEED_PRECISIONS}
+    for order in (SPEED_PRECISIONS, SPEED_PRECISIONS[::-1]):
+        for precision in order:
+            _env.reset_peak_memory()
+            trained = train(tensors, cfg.replace(epochs=args.warmup + per_block,
+                                                 precision=precision), out_dim, seed,
+                            progress=False)
+            memory = _env.peak_memory()
+            slot = out[precision]
+            slot["epoch_s"] += trained.epoch_s[args.warmup:]
+            slot["peak_rss_mb"] = max(slot["peak_rss_mb"], memory["peak_rss_mb"])
+            if memory["peak_gpu_mb"] is not None:
+                slot["peak_gpu_mb"] = max(slot["peak_gpu_mb"] or 0.0, memory["peak_gpu_mb"])
+    for precision, slot in out.items():
+        slot["s_per_epoch"] = statistics.mean(slot["epoch_s"])
+        slot["s_per_epoch_median"] = statistics.median(slot["epoch_s"])
+        slot["precision"] = resolved_precision(precision, args.device)
+    return out
+
+
+def run_speed(ctx: Context, unit: Unit, pending: list[Key]) -> None:
+    cfg = ctx.config(unit.spec)
+    if not fits_budget(ctx, unit, lambda: probe_s_per_epoch(
+            ctx, scrcl_inputs(ctx, unit, cfg), cfg, unit.seed, ["scrcl"], ["final"])):
+        return
+    inputs = scrcl_inputs(ctx, unit, cfg)
+    start = time.perf_counter()
+    timings = time_precisions(ctx, inputs, cfg, unit.seed)
+    key = pending[0]
+    store(ctx, unit, key, {
+        "epochs": len(timings["fp32"]["epoch_s"]), "warmup": ctx.args.warmup,
+        "n_clusters": inputs.n_clusters, "n_cells": inputs.prepared.n_cells,
+        "n_features": inputs.prepared.n_genes, "wall_s": time.perf_counter() - start,
+        "prep_s": inputs.prep_s, "by_precision": timings,
+        "bf16_over_fp32": timings["bf16"]["s_per_epoch"] / timings["fp32"]["s_per_epoch"],
+        "peak_rss_mb": max(t["peak_rss_mb"] for t in timings.values()),
+        "precision": "+".join(SPEED_PRECISIONS), "config": cfg.to_dict()})
+
+
+# ----------------------------------------------------------------------------- K
+
+
+def run_k(ctx: Context, unit: Unit, pending: list[Key]) -> None:
+    """K as ``--n-clusters auto`` estimates it (before training, no label read)."""
+    from scrcl.clustering.estimate_k import estimate_n_clusters
+    from scrcl.tl import expression_graph
+
+    if ctx.remaining_s() <= 0:
+        ctx.counts["over_budget"] += len(pending)
+        return
+    cfg = ctx.config(unit.spec)
+    inputs = scrcl_inputs(ctx, unit, cfg)
+    _env.reset_peak_memory()
+    start = time.perf_counter()
+    est = estimate_n_clusters(expression_graph(inputs.prepared, cfg.k))
+    store(ctx, unit, pending[0], {
+        "epochs": None, "n_clusters": inputs.n_clusters, "estimated_k": est.k,
+        "stability": est.stability, "resolution": est.resolution, "n_cells": inputs.prepared.n_cells,
+        "n_features": inputs.prepared.n_genes, "wall_s": time.perf_counter() - start,
+        "prep_s": inputs.prep_s, **_env.peak_memory(), "precision": None,
+        "config": cfg.to_dict()})
+
+
+# ----------------------------------------------------------------------------- main
+
+RUNNERS = {"scrcl": run_scrcl, "baseline": run_baseline, "speed": run_speed, "k": run_k}
+
+
+def execute(argv: Optional[list[str]] = None) -> dict:
+    """Run (or list, with --dry-run) the suite; returns the counts of entries computed, up
+    to date and left out for the budget."""
+    args = build_parser().parse_args(argv)
+    if args.threads < 1:
+        raise SystemExit("--threads must be at least 1")
+    _env.limit_threads_env(args.threads)
+    quiet_library_warnings()
+    started = time.monotonic()
+    _env.limit_threads(args.threads)
+    ctx = Context(args, parse_overrides(args.set), started)
+    for unit in plan(ctx):
+        pending = unit.pending(args.results)
+        ctx.counts["up_to_date"] += len(unit.keys) - len(pending)
+        if not pending:
+            continue
+        if args.dry_run:
+            for key in pending:
+                print(f"to compute: {key.suite} {key.dataset} {key.method}/{key.protocol} "
+                      f"seed {key.seed}")
+            continue
+        RUNNERS[unit.kind](ctx, unit, pending)
+    counts = ctx.counts
+    print(f"{counts['computed']} entries computed, {counts['up_to_date']} up to date, "
+          f"{counts['over_budget']} left for the budget ({time.monotonic() - started:.0f} s)",
+          flush=True)
+    return counts
+
+
+def quiet_library_warnings() -> None:
+    """Hide the libraries' deprecation and beta notices (they say nothing about results)."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
+    warnings.filterwarnings("ignore", message="`n_top_genes` > number")
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    execute(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

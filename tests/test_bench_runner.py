@@ -1,0 +1,128 @@
+"""bench/run.py and bench/report.py on the synthetic demo (no shared data is read): each
+entry is stored once, a rerun computes nothing, a changed configuration is recomputed, and
+the report renders the stored entries and notices when a generated block is out of date."""
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+DEMO_RUN = ["sc", "--datasets", "demo", "--seeds", "1", "2", "--methods", "scrcl",
+            "--epochs", "3", "--set", "hid_dim=16", "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    """The runner and report modules (bench/ is not a package)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        yield importlib.import_module("run"), importlib.import_module("report")
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+@pytest.fixture(autouse=True)
+def no_shared_data(monkeypatch, tmp_path_factory):
+    """Point the shared data at an empty folder, and restore the thread variables the
+    runner sets."""
+    monkeypatch.setenv("SCRCL_SHARED_DATA", str(tmp_path_factory.mktemp("no_shared_data")))
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMBA_NUM_THREADS"):
+        monkeypatch.setenv(var, "1")
+
+
+@pytest.fixture(scope="module")
+def first_run(bench, tmp_path_factory):
+    """Two (data set, seed) units of 3 epochs, each stored under both protocols."""
+    out = tmp_path_factory.mktemp("results")
+    counts = bench[0].execute(DEMO_RUN + ["--results", str(out)])
+    return out, counts
+
+
+def entry_files(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns
+            for p in sorted(root.glob("**/seed*.json"))}
+
+
+def test_entries_are_stored_with_their_fields(first_run):
+    root, counts = first_run
+    assert counts["computed"] == 4 and counts["up_to_date"] == 0
+    assert sorted(entry_files(root)) == [f"sc/demo/scrcl/{p}/seed{s}.json"
+                                         for p in ("final", "oracle") for s in (1, 2)]
+    final = json.loads((root / "sc/demo/scrcl/final/seed1.json").read_text())
+    oracle = json.loads((root / "sc/demo/scrcl/oracle/seed1.json").read_text())
+    for entry in (final, oracle):
+        assert entry["dataset"] == "demo" and entry["seed"] == 1 and entry["epochs"] == 3
+        assert entry["n_clusters"] == 4 and entry["config"]["hid_dim"] == 16
+        assert all(-1 <= entry[m] <= 1 for m in ("acc", "nmi", "ari", "f1"))
+        assert 1 <= entry["epoch_used"] <= 3 and entry["epochs_run"] == 3
+        assert entry["s_per_epoch"] > 0 and entry["wall_s"] >= entry["train_s"] > 0
+        assert entry["peak_rss_mb"] > 0 and entry["precision"] in ("fp32", "bf16")
+        assert entry["device"] == "cpu" and entry["threads"] == 1
+        assert entry["machine"]["cores"] >= 1 and entry["versions"]["torch"]
+        assert len(entry["input_hash"]) == 64
+    # the oracle picks the best NMI among all epochs, so it is at least the final's
+    assert oracle["nmi"] >= final["nmi"] - 1e-12
+    # one training run serves both protocols: the hash does not depend on the protocol
+    assert final["input_hash"] == oracle["input_hash"]
+
+
+def test_rerun_skips_and_a_changed_config_recomputes(bench, first_run, tmp_path):
+    run = bench[0]
+    root = tmp_path / "results"
+    shutil.copytree(first_run[0], root)  # copy2 keeps the modification times
+    before = entry_files(root)
+
+    counts = run.execute(DEMO_RUN + ["--results", str(root)])
+    assert counts["computed"] == 0 and counts["up_to_date"] == 4
+    assert entry_files(root) == before
+
+    dry = run.execute(DEMO_RUN + ["--set", "hid_dim=24", "--results", str(root), "--dry-run"])
+    assert dry["computed"] == 0 and dry["up_to_date"] == 0
+    assert entry_files(root) == before
+
+    counts = run.execute(DEMO_RUN + ["--set", "hid_dim=24", "--results", str(root)])
+    assert counts["computed"] == 4 and counts["up_to_date"] == 0
+    after = entry_files(root)
+    assert after.keys() == before.keys() and all(after[k] != before[k] for k in after)
+    entry = json.loads((root / "sc/demo/scrcl/final/seed2.json").read_text())
+    assert entry["config"]["hid_dim"] == 24
+    assert entry["input_hash"] != json.loads(
+        (first_run[0] / "sc/demo/scrcl/final/seed2.json").read_text())["input_hash"]
+
+
+def test_report_renders_blocks_and_check_finds_stale_ones(bench, first_run, tmp_path):
+    report = bench[1]
+    root = tmp_path / "results"
+    shutil.copytree(first_run[0], root)
+    doc = tmp_path / "DOC.md"
+    prose = "Written by hand: kept as it is.\n"
+    doc.write_text(f"# Bench\n\n{prose}\n<!-- report:sc-accuracy -->\nold\n<!-- /report -->\n"
+                   f"\n<!-- report:sc-summary -->\n<!-- /report -->\n\n{prose}")
+    args = ["--results", str(root), "--docs", str(doc)]
+
+    assert report.main(args + ["--check"]) == 1
+    assert report.main(args) == 0
+    text = doc.read_text()
+    assert text.count(prose) == 2 and "old" not in text
+    rows = [line for line in text.splitlines() if line.startswith("| demo |")]
+    assert len(rows) == 4 + 1  # 4 method/protocol rows in sc-accuracy, 1 in sc-summary
+    scrcl_final = next(r for r in rows if "| scrcl (k-means) | final |" in r).split(" | ")
+    assert scrcl_final[1:3] == ["600", "4"] and scrcl_final[5] == "2"  # cells, K, seeds
+    # data sets without stored results are listed with no figure
+    assert "| Baron_mouse1 | — | — | scrcl (k-means) | final | 0 | — |" in text
+    assert "| demo | — (0) | — (0) |" not in text
+    assert report.main(args + ["--check"]) == 0
+
+    # a new result makes the block stale; --check says so and changes nothing
+    path = root / "sc/demo/scrcl/final/seed1.json"
+    entry = json.loads(path.read_text())
+    path.write_text(json.dumps({**entry, "ari": entry["ari"] / 2}))
+    assert report.main(args + ["--check"]) == 1
+    assert doc.read_text() == text
+    assert report.main(args) == 0 and doc.read_text() != text
