@@ -1,7 +1,11 @@
 """Seconds per training epoch (after 2 warm-up epochs), on a quiet machine.
 
     python bench/epoch_time.py --dataset ../shared/data/substitutes/scdata/Baron_mouse1.h5ad
-    python bench/epoch_time.py --dataset ../shared/data/stdata_pca/151507.h5ad --spatial
+    python bench/epoch_time.py --dataset ../shared/data/stdata_pca/151507.h5ad --spatial \
+        --precision bf16 --threads 1
+
+Training only (no per-epoch clustering). For a fair fp32/bf16 comparison in one run, the
+benchmark runner's speed suite (``python bench/run.py speed``) alternates the two.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scrcl.config import default_config, get_preset  # noqa: E402
 from scrcl.data.preprocess import prepare_sc  # noqa: E402
+from scrcl.precision import PRECISIONS, resolve_precision, set_threads  # noqa: E402
 from scrcl.train import Inputs, train  # noqa: E402
 
 
@@ -27,9 +32,11 @@ def main() -> int:
     p.add_argument("--dataset", required=True, help="an .h5ad file")
     p.add_argument("--spatial", action="store_true", help="stdata_pca slice, its preset")
     p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: the cores this process may use)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto")
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
+    threads = set_threads(args.threads)
     adata = ad.read_h5ad(args.dataset)
     if args.spatial:
         from scrcl.data.spatial import prepare_st
@@ -41,13 +48,16 @@ def main() -> int:
         cfg = default_config("SC")
         prep = prepare_sc(adata, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, cfg.pca_threshold)
         k = adata.obs["cell_type1"].nunique()
-    inputs = Inputs.from_prepared(prep, torch.device("cpu"))
+    cfg = cfg.replace(precision=args.precision)
+    device = torch.device("cpu")
+    inputs = Inputs.from_prepared(prep, device)
     train(inputs, cfg.replace(epochs=2), cfg.out_dim or k, 5, progress=False)
     t = time.perf_counter()
     train(inputs, cfg.replace(epochs=args.epochs), cfg.out_dim or k, 5, progress=False)
     per_epoch = (time.perf_counter() - t) / args.epochs
     print(f"{Path(args.dataset).stem}: {prep.n_cells} cells x {prep.n_genes} features, "
-          f"{args.threads} threads: {per_epoch:.3f} s per epoch "
+          f"{threads} threads, {resolve_precision(cfg.precision, device)}: "
+          f"{per_epoch:.3f} s per epoch "
           f"({per_epoch * 500:.0f} s per 500-epoch seed), peak RSS "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB, "
           f"{platform.processor() or platform.machine()}")

@@ -30,12 +30,20 @@ def eda_loss(e1: Tensor, e2: Tensor, temperature: float) -> Tensor:
     cell: (sum_i KL(P_i||Q_i) + sum_i KL(Q_i||P_i)) / (2 N).
     e1, e2: (N, H). Returns a scalar.
     """
+    return _eda(e1, e2, *_row_log_softmax(e1, e2, temperature), temperature)
+
+
+def _row_log_softmax(e1: Tensor, e2: Tensor, temperature: float) -> tuple[Tensor, Tensor]:
+    """log P, log Q (N, H): the row-wise log-softmaxes that L_EDA and L_NCA share."""
+    return torch.log_softmax(e1 / temperature, 1), torch.log_softmax(e2 / temperature, 1)
+
+
+def _eda(e1: Tensor, e2: Tensor, log_p: Tensor, log_q: Tensor, temperature: float) -> Tensor:
+    """L_EDA from the embeddings and their row-wise log-softmaxes."""
     n = e1.shape[0]
     glob = _sym_kl(torch.log_softmax((e1 / temperature).reshape(-1), 0),
                    torch.log_softmax((e2 / temperature).reshape(-1), 0))
-    cell = _sym_kl(torch.log_softmax(e1 / temperature, 1),
-                   torch.log_softmax(e2 / temperature, 1)) / (2 * n)
-    return glob + cell
+    return glob + _sym_kl(log_p, log_q) / (2 * n)
 
 
 def degrees(adj: Tensor) -> Tensor:
@@ -55,14 +63,12 @@ def nca_loss(e1: Tensor, e2: Tensor, adj: Tensor, temperature: float) -> Tensor:
     of A @ b, A @ log Q and A @ Q.
     e1, e2: (N, H); adj: sparse (N, N) binary symmetric, no self loops.
     """
-    return _nca_ratios(e1, e2, adj, temperature).mean()
+    return _nca_ratios(*_row_log_softmax(e1, e2, temperature), adj).mean()
 
 
-def _nca_ratios(e1: Tensor, e2: Tensor, adj: Tensor, temperature: float) -> Tensor:
-    """The per-cell ratios r_i (N,) of L_NCA = mean_i r_i."""
-    n = e1.shape[0]
-    log_p = torch.log_softmax(e1 / temperature, 1)
-    log_q = torch.log_softmax(e2 / temperature, 1)
+def _nca_ratios(log_p: Tensor, log_q: Tensor, adj: Tensor) -> Tensor:
+    """The per-cell ratios r_i (N,) of L_NCA = mean_i r_i, from log P and log Q (N, H)."""
+    n = log_p.shape[0]
     p, q = log_p.exp(), log_q.exp()
     a = (p * log_p).sum(1)  # (N,)
     b = (q * log_q).sum(1)  # (N,)
@@ -94,8 +100,9 @@ def cvc_loss(z1: Tensor, z2: Tensor, adj: Tensor) -> Tensor:
 def total_loss(out: dict[str, Tensor], adj: Tensor, temperature: float,
                lambda1: float, lambda2: float) -> tuple[Tensor, dict[str, float]]:
     """L = L_EDA + lambda1 L_NCA + lambda2 L_CVC, and the parts as floats for logging."""
-    eda = eda_loss(out["e1"], out["e2"], temperature)
-    nca = nca_loss(out["e1"], out["e2"], adj, temperature)
+    log_p, log_q = _row_log_softmax(out["e1"], out["e2"], temperature)
+    eda = _eda(out["e1"], out["e2"], log_p, log_q, temperature)
+    nca = _nca_ratios(log_p, log_q, adj).mean()
     cvc = cvc_loss(out["z1"], out["z2"], adj)
     loss = eda + lambda1 * nca + lambda2 * cvc
     return loss, {"eda": eda.item(), "nca": nca.item(), "cvc": cvc.item()}
@@ -117,9 +124,9 @@ def per_cell_loss(out: dict[str, Tensor], adj: Tensor, temperature: float, lambd
     log_p = torch.log_softmax((e1 / t).reshape(-1), 0).view_as(e1)
     log_q = torch.log_softmax((e2 / t).reshape(-1), 0).view_as(e2)
     eda_glob = ((log_p.exp() - log_q.exp()) * (log_p - log_q)).sum(1)
-    lp, lq = torch.log_softmax(e1 / t, 1), torch.log_softmax(e2 / t, 1)
+    lp, lq = _row_log_softmax(e1, e2, t)
     eda_cell = ((lp.exp() - lq.exp()) * (lp - lq)).sum(1) / (2 * n)
-    nca = _nca_ratios(e1, e2, adj, t) / n
+    nca = _nca_ratios(lp, lq, adj) / n
     deg = degrees(adj)
     sq = ((z1 @ (z2.T @ z2)) * z1).sum(1)
     on_graph = (z1 * z2).sum(1) + (z1 * (adj @ z2)).sum(1)

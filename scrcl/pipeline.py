@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Optional, Sequence
+from typing import Callable, Literal, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -21,7 +21,8 @@ from .data.preprocess import PreparedData
 from .distributed import DistContext
 from .metrics import evaluate
 from .clustering.selection import candidate_epochs, most_stable_partition, silhouette
-from .train import Inputs, embed, resolve_device, train
+from .precision import resolve_precision
+from .train import Inputs, resolve_device, train
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ class SeedRun:
     wall_s: float
     losses: list[float] = field(default_factory=list)
     scores: Optional[dict[str, float]] = None  # against true labels, when they exist
+    train_s: float = 0.0  # optimisation time alone (no clustering or scoring)
+    epochs_run: int = 0  # epochs trained in this call (fewer than cfg.epochs after a resume)
 
 
 @dataclass
@@ -52,6 +55,7 @@ class RunResult:
     config: ScrclConfig
     runs: list[SeedRun]
     device: str
+    precision: str = "fp32"  # the precision the dense layers ran in (resolved from 'auto')
 
     @property
     def seeds(self) -> list[int]:
@@ -89,70 +93,129 @@ def run_seeds(data: PreparedData, cfg: ScrclConfig, n_clusters: int, seeds: Sequ
 
     truth: (N,) true labels of the prepared cells, or None. Under 'final' it is used only
     to score the finished clustering, which is chosen without labels (``cfg.select``:
-    'silhouette', 'stable' or 'last', see scrcl.selection); 'oracle' (the published
-    protocol) needs it and keeps, per seed, the evaluated epoch with the best
+    'silhouette', 'stable' or 'last', see scrcl.clustering.selection); 'oracle' (the
+    published protocol) needs it and keeps, per seed, the evaluated epoch with the best
     ``oracle_metric``. A resumed run chooses among the epochs clustered after the resume.
     checkpoint, distributed: passed to ``scrcl.train.train``.
     """
-    if protocol == "oracle" and truth is None:
+    return run_protocols(data, cfg, n_clusters, seeds, (protocol,), truth=truth,
+                         device=device, progress=progress, cluster_fn=cluster_fn,
+                         postprocess=postprocess, oracle_metric=oracle_metric,
+                         eval_every=eval_every, checkpoint=checkpoint,
+                         distributed=distributed)[protocol]
+
+
+class _FinalChoice:
+    """Label-free choice among the clusterings of the candidate epochs (``cfg.select``)."""
+
+    def __init__(self, cfg: ScrclConfig) -> None:
+        self.select = cfg.select
+        self.wanted = set(candidate_epochs(cfg.epochs, cfg.select_stride)
+                          if cfg.select in ("silhouette", "stable") else [cfg.epochs])
+        self.candidates: list[tuple[int, np.ndarray, np.ndarray]] = []
+        self.best_sil = -np.inf
+
+    def wants(self, epoch: int) -> bool:
+        return epoch in self.wanted
+
+    def observe(self, epoch: int, labels: np.ndarray, emb: np.ndarray) -> None:
+        if self.select == "silhouette":  # keep only the best so far: memory O(N)
+            score = silhouette(emb, labels)
+            if score >= self.best_sil:  # ties: the later epoch
+                self.best_sil = score
+                self.candidates[:] = [(epoch, labels, emb)]
+        else:
+            self.candidates.append((epoch, labels, emb))
+
+    def chosen(self) -> tuple[int, np.ndarray, np.ndarray, Optional[dict]]:
+        i = (most_stable_partition([labels for _, labels, _ in self.candidates])
+             if self.select == "stable" else len(self.candidates) - 1)
+        return (*self.candidates[i], None)
+
+
+class _OracleChoice:
+    """The published protocol: the evaluated epoch with the best score against the truth."""
+
+    def __init__(self, truth: np.ndarray, metric: str, every: int, epochs: int) -> None:
+        self.truth, self.metric, self.every, self.epochs = truth, metric, every, epochs
+        self.best: Optional[tuple[int, np.ndarray, np.ndarray, dict]] = None
+
+    def wants(self, epoch: int) -> bool:
+        return epoch % self.every == 0 or epoch == self.epochs
+
+    def observe(self, epoch: int, labels: np.ndarray, emb: np.ndarray) -> None:
+        scores = evaluate(self.truth, labels)
+        if self.best is None or scores[self.metric] > self.best[3][self.metric]:
+            self.best = (epoch, labels, emb, scores)
+
+    def chosen(self) -> tuple[int, np.ndarray, np.ndarray, Optional[dict]]:
+        return self.best
+
+
+def run_protocols(data: PreparedData, cfg: ScrclConfig, n_clusters: int,
+                  seeds: Sequence[int], protocols: Sequence[Protocol] = ("final",),
+                  truth: Optional[np.ndarray] = None, device: str = "auto",
+                  progress: bool = True, cluster_fn: Optional[ClusterFn] = None,
+                  postprocess: Optional[PostprocessFn] = None, oracle_metric: str = "nmi",
+                  eval_every: int = 1, checkpoint: Optional[CheckpointPlan] = None,
+                  distributed: Optional[DistContext] = None,
+                  clusterers: Optional[Mapping[str, Optional[ClusterFn]]] = None) -> dict:
+    """:func:`run_seeds` for several protocols (and clusterers) from the same training runs.
+
+    An epoch wanted by both protocols is clustered once; the clustering of an epoch does not
+    depend on which protocol asked for it (k-means is seeded by ``seed`` alone, and the
+    evaluation draws nothing from the model's random stream), so each protocol's result is
+    the one a run of that protocol alone gives. Returns {protocol: RunResult}; with
+    ``clusterers`` ({name: cluster_fn or None for k-means}, instead of ``cluster_fn``),
+    {name: {protocol: RunResult}}, every clusterer applied to the same trained models.
+    """
+    if "oracle" in protocols and truth is None:
         raise ValueError("the oracle protocol needs true labels")
     dev = resolve_device(device)
     inputs = Inputs.from_prepared(data, dev)
     out_dim = cfg.out_dim or n_clusters
-    cluster_fn = cluster_fn or kmeans_clusterer(cfg.kmeans_n_init)
+    named = dict(clusterers) if clusterers is not None else {"": cluster_fn}
+    fns = {m: fn or kmeans_clusterer(cfg.kmeans_n_init) for m, fn in named.items()}
     finish = postprocess or (lambda labels: labels)
-    runs = []
+    runs: dict[tuple[str, str], list[SeedRun]] = {(m, p): [] for m in fns for p in protocols}
+    precision = resolve_precision(cfg.precision, dev)
     for seed in seeds:
         start = time.perf_counter()
-        best: dict = {}
+        choices = {(m, p): (_OracleChoice(truth, oracle_metric, eval_every, cfg.epochs)
+                            if p == "oracle" else _FinalChoice(cfg)) for m, p in runs}
 
-        def oracle(epoch: int, outputs: dict[str, torch.Tensor]) -> None:
-            emb = clustering_input(outputs)
-            labels = finish(cluster_fn(emb, n_clusters, seed))
-            scores = evaluate(truth, labels)
-            if not best or scores[oracle_metric] > best["scores"][oracle_metric]:
-                best.update(epoch=epoch, labels=labels, scores=scores,
-                            embedding=emb.cpu().numpy())
+        def on_epoch(epoch: int, outputs: dict[str, torch.Tensor]) -> None:
+            emb_t, emb = None, None
+            for m, fn in fns.items():
+                wanting = [c for (cm, _), c in choices.items() if cm == m and c.wants(epoch)]
+                if not wanting:
+                    continue
+                if emb_t is None:
+                    emb_t = clustering_input(outputs).float()
+                    emb = emb_t.cpu().numpy()
+                labels = finish(fn(emb_t, n_clusters, seed))
+                for choice in wanting:
+                    choice.observe(epoch, labels, emb)
 
-        candidates: list[tuple[int, np.ndarray, np.ndarray]] = []
-        wanted = set(candidate_epochs(cfg.epochs, cfg.select_stride)
-                     if cfg.select in ("silhouette", "stable") else [cfg.epochs])
-        best_sil = [-np.inf]
-
-        def collect(epoch: int, outputs: dict[str, torch.Tensor]) -> None:
-            if epoch not in wanted:
-                return
-            # label-free: cluster now, choose after training
-            emb_t = clustering_input(outputs)
-            labels = finish(cluster_fn(emb_t, n_clusters, seed))
-            emb = emb_t.cpu().numpy()
-            if cfg.select == "silhouette":  # keep only the best so far: memory O(N)
-                score = silhouette(emb, labels)
-                if score >= best_sil[0]:  # ties: the later epoch
-                    best_sil[0] = score
-                    candidates[:] = [(epoch, labels, emb)]
-            else:
-                candidates.append((epoch, labels, emb))
-
-        trained = train(inputs, cfg, out_dim, seed,
-                        on_epoch=oracle if protocol == "oracle" else collect,
-                        eval_every=eval_every if protocol == "oracle" else cfg.select_stride,
-                        progress=progress, desc=f"seed {seed}",
-                        checkpoint=checkpoint, distributed=distributed)
-        if protocol == "oracle":
-            run = SeedRun(seed, best["labels"], best["embedding"], best["epoch"], 0.0,
-                          trained.losses, best["scores"])
-        else:
-            chosen = (most_stable_partition([labels for _, labels, _ in candidates])
-                      if cfg.select == "stable" else len(candidates) - 1)
-            epoch, labels, emb = candidates[chosen]
-            run = SeedRun(seed, labels, emb, epoch, 0.0, trained.losses)
-            if truth is not None:
-                run.scores = evaluate(truth, labels)
-        run.wall_s = time.perf_counter() - start
-        runs.append(run)
-        log.info("seed %d: %s (%.1f s)", seed, _format_scores(run.scores), run.wall_s)
-    return RunResult(protocol, n_clusters, cfg, runs, str(dev))
+        every = eval_every if "oracle" in protocols else cfg.select_stride
+        trained = train(inputs, cfg, out_dim, seed, on_epoch=on_epoch, eval_every=every,
+                        progress=progress, desc=f"seed {seed}", checkpoint=checkpoint,
+                        distributed=distributed)
+        wall = time.perf_counter() - start
+        for (m, p), choice in choices.items():
+            epoch, labels, emb, scores = choice.chosen()
+            if scores is None and truth is not None:
+                scores = evaluate(truth, labels)
+            run = SeedRun(seed, labels, emb, epoch, wall, trained.losses, scores,
+                          train_s=float(sum(trained.epoch_s)), epochs_run=len(trained.epoch_s))
+            runs[m, p].append(run)
+            log.info("seed %d [%s%s]: %s (%.1f s)", seed, f"{m} " if m else "", p,
+                     _format_scores(run.scores), wall)
+    results = {(m, p): RunResult(p, n_clusters, cfg, r, str(dev), precision)
+               for (m, p), r in runs.items()}
+    if clusterers is None:
+        return {p: results["", p] for p in protocols}
+    return {m: {p: results[m, p] for p in protocols} for m in fns}
 
 
 def _format_scores(scores: Optional[dict[str, float]]) -> str:

@@ -24,7 +24,7 @@ from scrcl.data.preprocess import prepare_sc
 from scrcl.data.synthetic import synthetic_counts
 from scrcl.distributed import DistContext
 from scrcl.losses import per_cell_loss, total_loss
-from scrcl.nn import ScrclModule, ViewInput
+from scrcl.nn import ScrclModule
 from scrcl.train import Inputs, set_seed, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,8 +43,8 @@ def _inputs() -> Inputs:
     def f64(t):
         return None if t is None else t.to(torch.float64)
 
-    return Inputs(ViewInput(f64(inputs.view1.x), f64(inputs.view1.x_t), inputs.view1.steps),
-                  ViewInput(f64(inputs.view2.x), f64(inputs.view2.x_t), inputs.view2.steps),
+    return Inputs(inputs.view1._replace(x=f64(inputs.view1.x), x_t=f64(inputs.view1.x_t)),
+                  inputs.view2._replace(x=f64(inputs.view2.x), x_t=f64(inputs.view2.x_t)),
                   f64(inputs.gene_x), f64(inputs.gene_x_t), f64(inputs.cell_adj),
                   f64(inputs.gene_adj), f64(inputs.loss_adj))
 

@@ -55,7 +55,7 @@ def test_sparse_inputs_give_the_dense_values_and_gradients(steps):
     xs, xs_t = _to_tensor(x, cpu), _to_tensor(x.T.tocsr(), cpu)
     for module, call in [
             (MLPView(12, 8), lambda m, x_, t, k: m(x_, t, adj, k)),
-            (GCNView(12, 8, 0.0), lambda m, x_, t, k: m(x_, adj, t, k))]:
+            (GCNView(12, 8, 0.0), lambda m, x_, t, k: m(x_, adj, t, 1 + k))]:
         out_d = call(module, dense, None, 0)
         grads_d = torch.autograd.grad(out_d.square().sum(), list(module.parameters()))
         out_s = call(module, xs, xs_t, steps)
@@ -94,3 +94,21 @@ def test_module_output_shapes():
     out = model(ViewInput(x), ViewInput(x), adj, x.T.contiguous(), gadj)
     assert out["e1"].shape == (n, 16) and out["z2"].shape == (n, 3)
     assert torch.allclose(out["e2"].norm(dim=1), torch.ones(n), atol=1e-5)
+
+
+def test_gcn_view_precomputed_first_hop_gives_the_same_values_and_gradients():
+    """(S^(t+1) X) W computed from a precomputed constant == S^(t+1) (X W) in the layer."""
+    x = np.random.default_rng(3).random((30, 12)).astype(np.float32)
+    a = sp.random(30, 30, density=0.1, random_state=2)
+    a = ((a + a.T) > 0).astype(np.float32)
+    a.setdiag(0)
+    adj = _to_tensor(normalized_adjacency(a), torch.device("cpu"))
+    torch.manual_seed(0)
+    view = GCNView(12, 8, 0.0)
+    in_layer = view(torch.tensor(smooth(x, a, 2)), adj, None, hops=1)
+    grads_in = torch.autograd.grad(in_layer.square().sum(), list(view.parameters()))
+    pre = view(torch.tensor(smooth(x, a, 3)), adj, None, hops=0)
+    grads_pre = torch.autograd.grad(pre.square().sum(), list(view.parameters()))
+    assert torch.allclose(in_layer, pre, atol=1e-5)
+    for gi, gp in zip(grads_in, grads_pre):
+        assert torch.allclose(gi, gp, rtol=1e-4, atol=1e-5)

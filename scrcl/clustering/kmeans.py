@@ -1,4 +1,5 @@
-"""Clustering of the learnt embedding: spherical (cosine) k-means on the model's device."""
+"""Clustering of the learnt embedding: spherical (cosine) k-means on the model's device,
+its restarts batched into one set of tensor operations."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,53 +17,65 @@ class KMeansResult:
     inertia: float  # summed cosine distance of the cells to their centroids
 
 
-def _kmeanspp(x: Tensor, k: int, gen: torch.Generator) -> Tensor:
-    """k-means++ seeding under cosine distance 1 - x.c. x: (N, d) unit rows -> (k, d)."""
+def _kmeanspp(x: Tensor, k: int, runs: int, gen: torch.Generator) -> Tensor:
+    """k-means++ seeding under cosine distance 1 - x.c for ``runs`` restarts at once.
+
+    x: (N, d) unit rows -> (runs, k, d). The draws come from ``gen`` (on the CPU), so the
+    result does not depend on the device.
+    """
     n = x.shape[0]
-    first = torch.randint(n, (1,), generator=gen, device="cpu").item()
-    centres = [x[first]]
-    closest = (1.0 - x @ x[first]).clamp_min(0)
+    chosen = [torch.randint(n, (runs,), generator=gen, device="cpu")]
+    closest = (1.0 - x[chosen[0].to(x.device)] @ x.T).clamp_min(0)  # (runs, N)
     for _ in range(1, k):
-        total = closest.sum()
-        if total <= 0:  # every cell sits on a centre already: pick uniformly
-            idx = torch.randint(n, (1,), generator=gen, device="cpu").item()
-        else:
-            probs = (closest / total).double().cpu()
-            idx = torch.multinomial(probs, 1, generator=gen).item()
-        centres.append(x[idx])
-        closest = torch.minimum(closest, (1.0 - x @ x[idx]).clamp_min(0))
-    return torch.stack(centres)
+        weights = closest.double().cpu()
+        weights[weights.sum(1) <= 0] = 1.0  # every cell on a centre already: uniform
+        nxt = torch.multinomial(weights, 1, generator=gen).squeeze(1)  # (runs,)
+        chosen.append(nxt)
+        closest = torch.minimum(closest, (1.0 - x[nxt.to(x.device)] @ x.T).clamp_min(0))
+    return x[torch.stack(chosen, 1).to(x.device)]  # (runs, k, d)
 
 
-def _lloyd(x: Tensor, centres: Tensor, max_iter: int, tol: float) -> tuple[Tensor, Tensor, float]:
-    """Spherical Lloyd iterations. An emptied cluster is re-seeded at the cell farthest
-    from its centre, so no centroid is ever NaN."""
-    k = centres.shape[0]
+def _lloyd(x: Tensor, centres: Tensor, max_iter: int, tol: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Spherical Lloyd iterations of R restarts at once, until every restart has converged
+    (same labels, centres moved less than ``tol``). An emptied cluster is re-seeded at the
+    cell farthest from its centre, so no centroid is ever NaN.
+
+    x: (N, d) unit rows; centres: (R, k, d). Returns labels (R, N), centres (R, k, d) and
+    the summed cosine distance of each restart (R,).
+    """
+    runs, k, d = centres.shape
+    n = x.shape[0]
     labels = None
     for _ in range(max_iter):
-        sim = x @ centres.T  # (N, k)
-        best, new_labels = sim.max(1)
-        sums = torch.zeros_like(centres).index_add_(0, new_labels, x)
-        counts = torch.bincount(new_labels, minlength=k)
-        empty = (counts == 0).nonzero().flatten()
-        if empty.numel():
-            far = torch.argsort(best)[: empty.numel()]
-            sums[empty] = x[far]
-        new_centres = F.normalize(sums, dim=1)
-        shift = (new_centres - centres).norm(dim=1).max().item()
+        best, new_labels = torch.matmul(centres, x.T).max(1)  # (R, N)
+        sums = torch.zeros_like(centres).scatter_add_(
+            1, new_labels.unsqueeze(2).expand(runs, n, d), x.expand(runs, n, d))
+        counts = torch.zeros(runs, k, dtype=torch.long, device=x.device).scatter_add_(
+            1, new_labels, torch.ones_like(new_labels))
+        for r, j in (counts == 0).nonzero().tolist():  # rare: a loop is fine
+            far = torch.argsort(best[r])[: int((counts[r] == 0).sum())]
+            slot = int((counts[r, :j] == 0).sum())
+            sums[r, j] = x[far[slot]]
+        new_centres = F.normalize(sums, dim=2)
+        shift = (new_centres - centres).norm(dim=2).amax(1)  # (R,)
         centres = new_centres
-        if labels is not None and torch.equal(new_labels, labels) and shift < tol:
+        if (labels is not None and bool((new_labels == labels).all())
+                and bool((shift < tol).all())):
             break
         labels = new_labels
-    sim = x @ centres.T
-    best, labels = sim.max(1)
-    return labels, centres, float((1.0 - best).sum())
+    best, labels = torch.matmul(centres, x.T).max(1)
+    return labels, centres, (1.0 - best).sum(1)
+
+
+#: restarts are run together in groups of at most this many (restarts x k x N) floats
+_BATCH_FLOATS = 1 << 25
 
 
 def kmeans_cosine(x, k: int, n_init: int = 20, seed: int = 0, max_iter: int = 300,
                   tol: float = 1e-6, device: str | torch.device | None = None) -> KMeansResult:
-    """k-means with cosine distance: k-means++ seeding, ``n_init`` restarts, the run with the
-    smallest summed distance kept. Deterministic for a given seed.
+    """k-means with cosine distance: k-means++ seeding, ``n_init`` restarts (run together,
+    as one batch of tensor operations, on the device of ``x``), the restart with the smallest
+    summed distance kept (ties: the first). Deterministic for a given seed.
 
     x: (N, d) array or tensor (rows are L2-normalised here). Returns labels in 0..k-1.
     """
@@ -73,12 +86,15 @@ def kmeans_cosine(x, k: int, n_init: int = 20, seed: int = 0, max_iter: int = 30
         raise ValueError(f"k must be between 1 and the number of points ({n}), got {k}")
     xt = F.normalize(xt, dim=1)
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    n_init = max(1, n_init)
+    group = max(1, min(n_init, _BATCH_FLOATS // (k * n)))
     best = None
-    for _ in range(max(1, n_init)):
-        centres = _kmeanspp(xt, k, gen)
-        labels, centres, inertia = _lloyd(xt, centres, max_iter, tol)
-        if best is None or inertia < best[2] - 1e-9:
-            best = (labels, centres, inertia)
+    for first in range(0, n_init, group):
+        runs = min(group, n_init - first)
+        labels, centres, inertia = _lloyd(xt, _kmeanspp(xt, k, runs, gen), max_iter, tol)
+        i = int(torch.argmin(inertia))  # the first of equal minima
+        if best is None or float(inertia[i]) < best[2] - 1e-9:
+            best = (labels[i], centres[i], float(inertia[i]))
     labels, centres, inertia = best
     return KMeansResult(_relabel(labels.cpu().numpy()), centres.cpu().numpy(), inertia)
 

@@ -1,9 +1,13 @@
-"""Sparse products with hand-written backward passes.
+"""Sparse products with hand-written backward passes, always in float32.
 
 Autograd through ``torch.sparse.mm`` transposes the sparse operand on every backward pass
 (a sort of its indices). Every sparse matrix here is either symmetric (the normalised
 graphs) or has its transpose at hand (the features and their transpose are both inputs of
 the model), so the backward pass reuses them instead.
+
+Under bfloat16 autocast (``scrcl.precision``) the dense operand is cast up and the product
+is taken in float32 (MKL has no bfloat16 CSR kernel); the result stays float32, and the
+gradient goes back in the dense operand's dtype.
 """
 from __future__ import annotations
 
@@ -13,16 +17,23 @@ import torch
 from torch import Tensor
 
 
+def _spmm(a: Tensor, x: Tensor) -> Tensor:
+    """a @ x for sparse a and dense x, in float32 whatever autocast says."""
+    with torch.autocast(x.device.type, enabled=False):
+        return a @ x.to(a.dtype)
+
+
 class _SymmetricSpMM(torch.autograd.Function):
     @staticmethod
     def forward(ctx, adj: Tensor, x: Tensor) -> Tensor:
         ctx.save_for_backward(adj)
-        return adj @ x
+        ctx.x_dtype = x.dtype
+        return _spmm(adj, x)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         (adj,) = ctx.saved_tensors
-        return None, adj @ grad
+        return None, _spmm(adj, grad).to(ctx.x_dtype)
 
 
 def sym_spmm(adj: Tensor, x: Tensor) -> Tensor:
@@ -41,12 +52,13 @@ class _SparseInputLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, x_t: Tensor, weight: Tensor) -> Tensor:
         ctx.save_for_backward(x_t)
-        return x @ weight.t()
+        ctx.w_dtype = weight.dtype
+        return _spmm(x, weight.t())
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         (x_t,) = ctx.saved_tensors
-        return None, None, (x_t @ grad).t()
+        return None, None, _spmm(x_t, grad).t().to(ctx.w_dtype)
 
 
 def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None,

@@ -33,7 +33,9 @@ class GCNView(nn.Module):
 
     GCN is the Kipf & Welling convolution D^-1/2 (A + I) D^-1/2 X W (a torch_geometric
     ``GCNConv``), on the cell graph, and X2 = S^steps X. x: (N, G) dense, or sparse CSR with
-    its transpose x_t; adj_norm: the normalised cell graph, sparse (N, N). Returns (N, H).
+    its transpose x_t; adj_norm: the normalised cell graph, sparse (N, N). ``hops``: the
+    propagations of the first convolution, S^hops (x W): 1 + steps for x = X, fewer when
+    the caller has applied some to a constant x already. Returns (N, H).
     """
 
     def __init__(self, in_dim: int, hid_dim: int, dropout: float) -> None:
@@ -44,7 +46,7 @@ class GCNView(nn.Module):
         self.lin = nn.Linear(hid_dim, hid_dim)
 
     def forward(self, x: Tensor, adj_norm: Tensor, x_t: Optional[Tensor] = None,
-                steps: int = 0) -> Tensor:
-        h = F.leaky_relu(self.conv1(x, adj_norm, x_t, hops=1 + steps))
+                hops: int = 1) -> Tensor:
+        h = F.leaky_relu(self.conv1(x, adj_norm, x_t, hops=hops))
         h = F.leaky_relu(self.conv2(h, adj_norm))
         return F.leaky_relu(self.lin(self.dropout(h)))

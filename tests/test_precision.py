@@ -1,0 +1,126 @@
+"""Precision (fp32 / bf16 / auto), dense vs sparse inputs, determinism, and no CUDA on CPU."""
+import numpy as np
+import pytest
+import torch
+
+from scrcl import precision
+from scrcl.config import ScrclConfig
+from scrcl.data.preprocess import prepare_sc
+from scrcl.data.synthetic import synthetic_counts
+from scrcl.losses import total_loss
+from scrcl.nn import ScrclModule
+from scrcl.pipeline import run_protocols, run_seeds
+from scrcl.train import Inputs, embed, set_seed, train
+
+CPU = torch.device("cpu")
+CFG = ScrclConfig(hvg=60, k=8, tms=(2, 1), hid_dim=32, epochs=6, dropout=0.3, lr=1e-2,
+                  weight_decay=1e-3, lambda1=1.0, lambda2=1.0, temperature=0.5,
+                  kmeans_n_init=3, select_stride=2)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return prepare_sc(synthetic_counts(n_cells=150, n_genes=90, n_types=3, seed=2), CFG.hvg,
+                      CFG.k, CFG.tms, CFG.gene_k)
+
+
+def test_auto_follows_the_cpu_flags(monkeypatch):
+    monkeypatch.setattr(precision, "_cpu_flags", lambda: frozenset({"avx512f"}))
+    assert precision.resolve_precision("auto", CPU) == "fp32"
+    monkeypatch.setattr(precision, "_cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    assert precision.resolve_precision("auto", CPU) == "bf16"
+    monkeypatch.setattr(precision, "_cpu_flags", lambda: frozenset({"amx_bf16"}))
+    assert precision.resolve_precision("auto", CPU) == "bf16"
+    assert precision.resolve_precision("fp32", CPU) == "fp32"
+    with pytest.raises(ValueError):
+        precision.resolve_precision("fp16", CPU)
+
+
+def test_set_threads():
+    before = torch.get_num_threads()
+    try:
+        assert precision.set_threads(1) == 1 and torch.get_num_threads() == 1
+        assert precision.set_threads() == precision.available_cores()
+        with pytest.raises(ValueError):
+            precision.set_threads(0)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _outputs(inputs, prec):
+    set_seed(0)
+    model = ScrclModule(inputs.n_cells, inputs.n_genes, CFG.hid_dim, 3, CFG.dropout)
+    return embed(model, inputs, prec)
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_bf16_forward_is_close_to_fp32_and_returns_float32(data, dense):
+    inputs = Inputs.from_prepared(data, CPU, dense=dense)
+    ref, low = _outputs(inputs, "fp32"), _outputs(inputs, "bf16")
+    for key in ("h1", "h2", "e1", "e2", "z1", "z2"):
+        assert low[key].dtype == torch.float32  # losses see float32
+        err = (low[key] - ref[key]).norm() / ref[key].norm()
+        assert err < 3e-2, (key, err)
+        # bf16 was used: always in the GCN view's dense layers; in the MLP view only with
+        # dense inputs (sparse products stay float32)
+        if key[1] == "2" or dense:
+            assert err > 0, key
+    loss_ref, _ = total_loss(ref, inputs.loss_adj, 0.5, 1.0, 1.0)
+    loss_low, _ = total_loss(low, inputs.loss_adj, 0.5, 1.0, 1.0)
+    assert abs(loss_low.item() - loss_ref.item()) < 2e-2 * abs(loss_ref.item())
+
+
+def test_dense_and_sparse_inputs_give_the_same_model(data):
+    """S^t X computed once (dense) == S^t (X W) in the model (sparse), full forward pass."""
+    dense = _outputs(Inputs.from_prepared(data, CPU, dense=True), "fp32")
+    sparse = _outputs(Inputs.from_prepared(data, CPU, dense=False), "fp32")
+    for key in dense:
+        assert torch.allclose(dense[key], sparse[key], atol=1e-4), key
+
+
+@pytest.mark.parametrize("prec", ["fp32", "bf16"])
+def test_same_seed_same_precision_gives_identical_labels(data, prec):
+    cfg = CFG.replace(precision=prec)
+    first = run_seeds(data, cfg, 3, [5], device="cpu", progress=False)
+    again = run_seeds(data, cfg, 3, [5], device="cpu", progress=False)
+    assert first.precision == prec
+    np.testing.assert_array_equal(first.runs[0].labels, again.runs[0].labels)
+    assert first.runs[0].losses == again.runs[0].losses
+
+
+def test_bf16_changes_the_training_only_slightly(data):
+    fp32 = train(Inputs.from_prepared(data, CPU), CFG.replace(precision="fp32"), 3, 5,
+                 progress=False)
+    bf16 = train(Inputs.from_prepared(data, CPU), CFG.replace(precision="bf16"), 3, 5,
+                 progress=False)
+    assert fp32.losses != bf16.losses
+    np.testing.assert_allclose(bf16.losses, fp32.losses, rtol=2e-2)
+
+
+def test_both_protocols_from_one_run_equal_separate_runs(data):
+    truth = np.asarray(synthetic_counts(n_cells=150, n_genes=90, n_types=3, seed=2)
+                       .obs["cell_type1"].astype(str))[data.cells]
+    both = run_protocols(data, CFG, 3, [5], ("final", "oracle"), truth=truth, device="cpu",
+                         progress=False)
+    for proto in ("final", "oracle"):
+        alone = run_seeds(data, CFG, 3, [5], protocol=proto, truth=truth, device="cpu",
+                          progress=False)
+        np.testing.assert_array_equal(both[proto].runs[0].labels, alone.runs[0].labels)
+        assert both[proto].runs[0].epoch_used == alone.runs[0].epoch_used
+
+
+def test_no_cuda_call_on_a_machine_without_cuda(data, monkeypatch):
+    """With no GPU visible, the whole pipeline ('auto' device and precision) never
+    initialises CUDA: every CUDA entry point goes through torch.cuda._lazy_init."""
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+
+    def no_cuda(*args, **kwargs):
+        raise AssertionError("a CUDA call was made")
+
+    monkeypatch.setattr(torch.cuda, "_lazy_init", no_cuda)
+    monkeypatch.setattr(torch.cuda, "synchronize", no_cuda)
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", no_cuda)
+    result = run_seeds(data, CFG.replace(precision="auto"), 3, [5], device="auto",
+                       progress=False)
+    assert result.device == "cpu"
