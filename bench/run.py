@@ -6,6 +6,7 @@ whose input hash matches, so a run that is cut off loses at most the entry in pr
     python bench/run.py sc                       # scRNA-seq stand-ins, every method, 5 seeds
     python bench/run.py st --seeds 5 15 25       # the 13 spatial slices
     python bench/run.py speed                    # s/epoch, fp32 and bf16 interleaved
+    python bench/run.py k                        # K estimated by --n-clusters auto
     python bench/run.py sc --methods pca_kmeans leiden        # the cheap baselines only
     python bench/run.py st --device cuda --budget-min 9       # one chunk on a GPU machine
     python bench/run.py sc --dry-run             # what would run, and what is up to date
@@ -34,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
 import sys
 import time
@@ -48,7 +48,8 @@ sys.path[:0] = [p for p in (str(BENCH), str(BENCH.parent)) if p not in sys.path]
 
 import _data  # noqa: E402
 import _env  # noqa: E402
-from _results import RESULTS_DIR, Key, input_hash, is_current, iter_entries, write_entry  # noqa: E402
+from _results import (RESULTS_DIR, Key, input_hash, is_current, iter_entries,  # noqa: E402
+                      write_entry)
 
 #: raise when a code change alters results: every stored entry is then recomputed
 RESULTS_VERSION = 1
@@ -130,10 +131,10 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 @dataclass
 class Unit:
-    """Work done in one go: one training run (scrcl), one clustering (a baseline) or one
-    timing (speed), producing one or more entries."""
+    """Work done in one go: one training run (scrcl), one clustering (a baseline), one
+    timing (speed) or one estimate of K (k), producing one or more entries."""
 
-    kind: str  # 'scrcl', 'baseline' or 'speed'
+    kind: str  # 'scrcl', 'baseline', 'speed' or 'k'
     spec: _data.DatasetSpec
     seed: int
     keys: list[Key]
@@ -147,9 +148,11 @@ class Unit:
 @dataclass
 class Context:
     args: argparse.Namespace
+    argv: list[str]
     overrides: dict[str, Any]
     started: float
     cache: dict = field(default_factory=dict)  # the current data set's inputs
+    probes: dict[str, float] = field(default_factory=dict)  # data set -> probed s / epoch
     counts: dict = field(default_factory=lambda: {"computed": 0, "up_to_date": 0,
                                                   "over_budget": 0})
 
@@ -248,7 +251,7 @@ def environment(ctx: Context) -> dict:
             "machine": _env.machine(ctx.args.device), "versions": _env.versions(),
             "git": _env.git_state(), "results_version": RESULTS_VERSION,
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": " ".join(["bench/run.py", *sys.argv[1:]])}
+            "command": " ".join(["bench/run.py", *ctx.argv])}
 
 
 def store(ctx: Context, unit: Unit, key: Key, fields: dict) -> None:
@@ -258,12 +261,18 @@ def store(ctx: Context, unit: Unit, key: Key, fields: dict) -> None:
              "input_hash": unit.hashes[key], "inputs": unit.inputs[key]}
     write_entry(key, ctx.args.results, entry)
     ctx.counts["computed"] += 1
-    scores = " ".join(f"{m.upper()} {entry[m]:.4f}" for m in ("ari", "nmi")
-                      if entry.get(m) is not None)
-    if "estimated_k" in entry:
-        scores = f"K {entry['estimated_k']} estimated, {entry['n_clusters']} true"
     print(f"[{key.suite}] {key.dataset} seed {key.seed} {key.method}/{key.protocol}: "
-          f"{scores} ({entry.get('wall_s', 0):.1f} s)", flush=True)
+          f"{describe(entry)} ({entry['wall_s']:.1f} s)", flush=True)
+
+
+def describe(entry: dict) -> str:
+    """The entry's result in a few words."""
+    if "estimated_k" in entry:
+        return f"K {entry['estimated_k']} estimated, {entry['n_clusters']} true"
+    if "by_precision" in entry:
+        return ", ".join(f"{p} {t['s_per_epoch']:.3f} s/epoch"
+                         for p, t in entry["by_precision"].items())
+    return f"ARI {entry['ari']:.4f} NMI {entry['nmi']:.4f}"
 
 
 def scores_fields(truth, labels) -> dict:
@@ -356,6 +365,14 @@ def stored_s_per_epoch(ctx: Context, spec: _data.DatasetSpec) -> Optional[float]
     return 1.3 * max(speeds) if speeds else None  # clustering and scoring on top
 
 
+def out_of_time(ctx: Context, pending: list[Key]) -> bool:
+    """True (and counted) when the budget is spent: for the cheap units, not estimated."""
+    if ctx.remaining_s() > 0:
+        return False
+    ctx.counts["over_budget"] += len(pending)
+    return True
+
+
 def unit_epochs(ctx: Context, unit: Unit) -> int:
     if unit.kind == "speed":
         return 2 * (ctx.args.warmup * 2 + ctx.args.timed_epochs)
@@ -367,9 +384,9 @@ def fits_budget(ctx: Context, unit: Unit, probe: Callable[[], float]) -> bool:
     stored); a unit left out is counted and named."""
     if ctx.args.budget_min is None:
         return True
-    per_epoch = stored_s_per_epoch(ctx, unit.spec)
+    per_epoch = stored_s_per_epoch(ctx, unit.spec) or ctx.probes.get(unit.spec.name)
     if per_epoch is None and ctx.remaining_s() > 0:
-        per_epoch = probe()
+        per_epoch = ctx.probes[unit.spec.name] = probe()
     needed = (per_epoch or math.inf) * unit_epochs(ctx, unit)
     if needed <= ctx.remaining_s():
         return True
@@ -387,8 +404,7 @@ def run_baseline(ctx: Context, unit: Unit, pending: list[Key]) -> None:
 
     import _methods
 
-    if ctx.remaining_s() <= 0:
-        ctx.counts["over_budget"] += len(pending)
+    if out_of_time(ctx, pending):
         return
     kind = unit.spec.kind
     if kind == "sc":
@@ -464,6 +480,8 @@ def run_speed(ctx: Context, unit: Unit, pending: list[Key]) -> None:
         "prep_s": inputs.prep_s, "by_precision": timings,
         "bf16_over_fp32": timings["bf16"]["s_per_epoch"] / timings["fp32"]["s_per_epoch"],
         "peak_rss_mb": max(t["peak_rss_mb"] for t in timings.values()),
+        "peak_gpu_mb": max((t["peak_gpu_mb"] for t in timings.values()
+                            if t["peak_gpu_mb"] is not None), default=None),
         "precision": "+".join(SPEED_PRECISIONS), "config": cfg.to_dict()})
 
 
@@ -475,8 +493,7 @@ def run_k(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     from scrcl.clustering.estimate_k import estimate_n_clusters
     from scrcl.tl import expression_graph
 
-    if ctx.remaining_s() <= 0:
-        ctx.counts["over_budget"] += len(pending)
+    if out_of_time(ctx, pending):
         return
     cfg = ctx.config(unit.spec)
     inputs = scrcl_inputs(ctx, unit, cfg)
@@ -485,7 +502,8 @@ def run_k(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     est = estimate_n_clusters(expression_graph(inputs.prepared, cfg.k))
     store(ctx, unit, pending[0], {
         "epochs": None, "n_clusters": inputs.n_clusters, "estimated_k": est.k,
-        "stability": est.stability, "resolution": est.resolution, "n_cells": inputs.prepared.n_cells,
+        "stability": est.stability, "resolution": est.resolution,
+        "n_cells": inputs.prepared.n_cells,
         "n_features": inputs.prepared.n_genes, "wall_s": time.perf_counter() - start,
         "prep_s": inputs.prep_s, **_env.peak_memory(), "precision": None,
         "config": cfg.to_dict()})
@@ -499,6 +517,7 @@ RUNNERS = {"scrcl": run_scrcl, "baseline": run_baseline, "speed": run_speed, "k"
 def execute(argv: Optional[list[str]] = None) -> dict:
     """Run (or list, with --dry-run) the suite; returns the counts of entries computed, up
     to date and left out for the budget."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     if args.threads < 1:
         raise SystemExit("--threads must be at least 1")
@@ -506,7 +525,7 @@ def execute(argv: Optional[list[str]] = None) -> dict:
     quiet_library_warnings()
     started = time.monotonic()
     _env.limit_threads(args.threads)
-    ctx = Context(args, parse_overrides(args.set), started)
+    ctx = Context(args, argv, parse_overrides(args.set), started)
     for unit in plan(ctx):
         pending = unit.pending(args.results)
         ctx.counts["up_to_date"] += len(unit.keys) - len(pending)
