@@ -1,7 +1,7 @@
 """Label-free choice of the final clustering among the clusterings of several epochs.
 
-Measured on the stand-ins (bench/selection_study.py, BENCHMARKS.md), the clustering of a
-single epoch is unreliable: on Baron_mouse1 the last epoch scores ARI 0.52-0.54 where
+Measured on the stand-ins (an earlier study of saved per-epoch traces; see BENCHMARKS.md),
+the clustering of a single epoch is unreliable: on Baron_mouse1 the last epoch scores ARI 0.52-0.54 where
 most epochs give 0.75-0.78, and on Baron_mouse2 most epochs give 0.45-0.58 and a few
 0.86. The model is therefore clustered every ``stride`` epochs and one partition is kept:
 
