@@ -12,26 +12,14 @@ from . import __version__
 from ._constants import DEFAULT_SEEDS, EMBEDDING_KEY, KEY_ADDED, SEED_KEY
 from .checkpoint import CheckpointPlan
 from .config import ScrclConfig, default_config
+from .data.adapt import adapt_config, measure
+from .data.checks import check_anndata, true_labels
 from .data.preprocess import PreparedData, prepare_sc
 from .distributed import DistContext
 from .errors import ScrclInputError
 from .pipeline import ClusterFn, PostprocessFn, Protocol, RunResult, run_seeds
 
 log = logging.getLogger(__name__)
-
-
-def true_labels(adata: ad.AnnData, label_key: str) -> pd.Series:
-    """The label column, checked: present and without missing values."""
-    if label_key not in adata.obs:
-        raise ScrclInputError(f"no label column obs['{label_key}'] in the data (columns: "
-                              f"{', '.join(map(str, adata.obs.columns[:10])) or 'none'}); "
-                              f"choose one with --label-key or give --n-clusters to run "
-                              f"without labels")
-    labels = adata.obs[label_key]
-    if labels.isna().any():
-        raise ScrclInputError(f"obs['{label_key}'] has {int(labels.isna().sum())} missing "
-                              f"labels; drop those cells or choose another --label-key")
-    return labels
 
 
 def choose_n_clusters(n_clusters: Union[int, str, None], truth: Optional[np.ndarray],
@@ -118,10 +106,16 @@ def cluster_cells(adata: ad.AnnData, *, n_clusters: Union[int, str, None] = None
 
     label_key: obs column of true labels, used only to score (and, when ``n_clusters`` is
     None, for K = number of classes, the benchmark setting). ``n_clusters='auto'``
-    estimates K without labels. See :func:`fit` for the
-    fields written into ``adata``.
+    estimates K without labels. Without ``config``, the defaults that depend on the data's
+    size are fitted to it (``scrcl.data.adapt``); a given ``config`` is used as it is. See
+    :func:`fit` for the fields written into ``adata``.
     """
-    cfg = config or default_config("SC")
+    check_anndata(adata, label_key)
+    cfg = config
+    if cfg is None:
+        cfg, notes = adapt_config(default_config("SC"), (), measure(adata))
+        for note in notes:
+            log.info("adapted to the data: %s", note)
     prepared = prepare_sc(adata, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, cfg.pca_threshold)
     return fit(adata, prepared, n_clusters=n_clusters, label_key=label_key, config=cfg,
                seeds=seeds, protocol=protocol, device=device, progress=progress,

@@ -86,25 +86,3 @@ def test_plots_on_the_tiny_visium_folder(tmp_path, monkeypatch):
         assert (figures / name).stat().st_size > 10_000
     result = ad.read_h5ad(tmp_path / "results" / "ST" / "visium_tiny" / "scrcl.h5ad")
     assert result.obsm["spatial"].shape == (100, 2)
-
-
-def _error_line(capsys, argv):
-    rc = st_cli.main(argv)
-    err = capsys.readouterr().err.strip()
-    assert rc == 2
-    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
-    return err
-
-
-def test_bad_input_gives_one_line_and_no_results(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    err = _error_line(capsys, ["--dataset", "151507", "--data-dir", str(tmp_path)])
-    assert "filtered_feature_bc_matrix.h5" in err and "spatialLIBD" in err
-    nocoords = tmp_path / "nocoords.h5ad"
-    ad.AnnData(np.ones((10, 3), dtype=np.float32)).write_h5ad(nocoords)
-    assert "obsm['spatial']" in _error_line(capsys, ["--dataset", str(nocoords)])
-    path, _ = _subset(tmp_path, n=50)
-    assert "--radius" in _error_line(capsys, ["--dataset", str(path), "--radius", "-1"])
-    assert "--radius" in _error_line(capsys, ["--dataset", str(path), "--radius", "60"])
-    assert "--preset" in _error_line(capsys, ["--dataset", str(path), "--preset", "Zeisel"])
-    assert not (tmp_path / "results").exists()

@@ -1,25 +1,25 @@
-"""What runSC.py and runST.py share: options, logging, the error boundary, the outputs."""
+"""What the scripts share before any data is read: options, their checks, the process
+set-up (logging, threads, device) and the error boundary. What a run writes and prints
+after training is in :mod:`scrcl.cli.report`."""
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import platform
+import re
 import resource
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Callable, Optional
 
-import anndata as ad
-import numpy as np
-import pandas as pd
 import torch
 
 from .. import __version__
-from .._constants import DEFAULT_SEEDS, PROTOCOLS
+from .._constants import DATA_DIR_ENV, DEFAULT_SEEDS, PROTOCOLS
 from ..config import ScrclConfig
 from ..errors import ScrclInputError
-from ..io import atomic_dir, write_json
-from ..pipeline import METRICS, RunResult
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -72,9 +72,15 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                                               "(itself included)")
 
 
+def add_data_dir_option(parser, holds: str = "the benchmark files") -> None:
+    """``--data-dir``: where benchmark names are looked up (runSC.py, runST.py, draw_DEGs.py)."""
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help=f"folder holding {holds} (default ${DATA_DIR_ENV}, else "
+                             f"./datasets)")
+
+
 def add_run_options(parser: argparse.ArgumentParser, task: str) -> None:
-    parser.add_argument("--data-dir", help="folder holding the benchmark files (default "
-                        "$SCRCL_DATA_DIR, else ./datasets)")
+    add_data_dir_option(parser, "scdata/" if task == "SC" else "stdata/")
     parser.add_argument("--label-key", help="obs column with the true labels, used only to "
                         "score the result")
     parser.add_argument("--n-clusters", type=n_clusters_arg, metavar="K|auto",
@@ -95,14 +101,16 @@ def add_run_options(parser: argparse.ArgumentParser, task: str) -> None:
                         "epochs before and after it; 'last' clusters the last epoch only")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
                         help="random seeds, one model each")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    parser.add_argument("--device", default="auto", type=device_arg,
+                        help="auto (CUDA when present), cpu, cuda or cuda:N")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
                         help="arithmetic of the dense layers: 'bf16' (bfloat16 forward and "
                         "backward, float32 weights, losses and optimiser), 'fp32', or 'auto' "
                         "(default): bf16 where the CPU or GPU computes it natively, else fp32. "
                         "The precision used is printed and saved in metrics.json")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="CPU threads of this process (default: the cores it may use)")
+                        help="CPU threads of this process (default: $OMP_NUM_THREADS when "
+                             "set, else the cores it may use)")
     parser.add_argument("--out", help=f"results folder (default results/{task}/<dataset>)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
     t = parser.add_argument_group("long runs")
@@ -133,6 +141,22 @@ def n_clusters_arg(value: str):
     return k
 
 
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def device_arg(value: str) -> str:
+    """--device: auto, cpu, cuda or cuda:N."""
+    if not _DEVICE.match(value):
+        raise argparse.ArgumentTypeError(f"unknown device {value!r}: choose auto, cpu, cuda or "
+                                         f"cuda:N")
+    return value
+
+
+#: the config fields that have a command-line option of the same name
+MODEL_OPTIONS = ("lr", "epochs", "hvg", "k", "tms", "dropout", "weight_decay", "lambda1",
+                 "lambda2", "temperature", "hid_dim", "out_dim", "gene_k")
+
+
 def config_from_args(base: ScrclConfig, args: argparse.Namespace) -> ScrclConfig:
     return base.replace(lr=args.lr, epochs=args.epochs, hvg=args.hvg, k=args.k,
                         tms=tuple(args.tms) if args.tms else None, dropout=args.dropout,
@@ -140,7 +164,8 @@ def config_from_args(base: ScrclConfig, args: argparse.Namespace) -> ScrclConfig
                         lambda2=args.lambda2, temperature=args.temperature,
                         hid_dim=args.hid_dim, out_dim=args.out_dim, gene_k=args.gene_k,
                         select=getattr(args, "select", None),
-                        precision=getattr(args, "precision", None))
+                        precision=getattr(args, "precision", None),
+                        radius=getattr(args, "radius", None))
 
 
 def check_options(args: argparse.Namespace) -> None:
@@ -155,15 +180,77 @@ def check_options(args: argparse.Namespace) -> None:
     if args.tms is not None and min(args.tms) < 0:
         raise ScrclInputError(f"--tms must be non-negative, got {args.tms}")
     if len(set(args.seeds)) != len(args.seeds):
-        raise ScrclInputError(f"--seeds has repeated values: {args.seeds}")
+        raise ScrclInputError(f"--seeds has repeated values ({' '.join(map(str, args.seeds))}); "
+                              f"give each seed once")
+    if min(args.seeds) < 0:
+        raise ScrclInputError(f"--seeds must be 0 or positive, got {min(args.seeds)}")
+
+
+def check_device(device: str) -> None:
+    """A CUDA device asked for must exist (checked before any data is read)."""
+    if not device.startswith("cuda"):
+        return
+    if not torch.cuda.is_available():
+        raise ScrclInputError(f"--device {device} was asked for but no CUDA GPU is visible; "
+                              f"use --device cpu or auto")
+    index = int(device.split(":")[1]) if ":" in device else 0
+    if index >= torch.cuda.device_count():
+        raise ScrclInputError(f"--device {device}: only {torch.cuda.device_count()} CUDA GPUs "
+                              f"are visible; choose cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+
+
+def set_threads(requested: Optional[int]) -> int:
+    """Torch threads of this process: ``--threads``, else $OMP_NUM_THREADS, else all cores."""
+    from ..precision import set_threads as set_torch_threads
+
+    if requested is None:
+        env = os.environ.get("OMP_NUM_THREADS", "")
+        requested = int(env) if env.isdigit() and int(env) > 0 else None
+    try:
+        return set_torch_threads(requested)
+    except ValueError:
+        raise ScrclInputError(f"--threads must be at least 1, got {requested}") from None
+
+
+def check_writable(out: Path, option: str = "--out") -> None:
+    """Fail before any work when the results folder ``out`` cannot be created or replaced."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ScrclInputError(f"{option} {out} is a file, not a folder; choose another {option}")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ScrclInputError(f"cannot write the results folder {out}: {parent} is a file, "
+                              f"not a folder; choose another {option}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ScrclInputError(f"cannot write the results folder {out}: no permission to write "
+                              f"in {parent}; choose another {option}")
+
+
+def setup(args: argparse.Namespace) -> None:
+    """Logging, threads, option checks and the device: everything checked before reading."""
+    setup_logging(args.quiet)
+    set_threads(args.threads)
+    check_options(args)
+    check_device(args.device)
+
+
+#: torch's notices when scrcl.train makes its sparse CSR tensors, matched exactly: the
+#: beta-state notice, and the one that asks for invariant checks to be chosen explicitly
+#: (to move into scrcl.train: check_invariants=False and a local filter of the first)
+TORCH_SPARSE_NOTICES = ("Sparse CSR tensor support is in beta state",
+                        "Sparse invariant checks are implicitly disabled")
 
 
 def setup_logging(quiet: bool) -> None:
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
-                        format="%(message)s", stream=sys.stderr, force=True)
+    """Log lines on stderr (none but warnings with ``quiet``); torch's sparse notices off."""
     import warnings
 
-    warnings.filterwarnings("ignore", message=".*Sparse.*")
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(message)s", stream=sys.stderr, force=True)
+    for notice in TORCH_SPARSE_NOTICES:
+        warnings.filterwarnings("ignore", message=notice, category=UserWarning)
 
 
 def guarded(main: Callable[[], int]) -> int:
@@ -172,6 +259,9 @@ def guarded(main: Callable[[], int]) -> int:
         return main()
     except ScrclInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except FloatingPointError as exc:  # raised by scrcl.train when the loss is not finite
+        print(f"error: training diverged: {exc}; no results were written", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted; no results were written", file=sys.stderr)
@@ -186,79 +276,16 @@ def peak_memory_mb() -> dict[str, float]:
     return out
 
 
+#: distributions whose versions metrics.json records
+LIBRARIES = ("torch", "torch_geometric", "scanpy", "anndata", "numpy", "scikit-learn")
+
+
 def versions() -> dict[str, str]:
-    import scanpy
-    import sklearn
-    import torch_geometric
-
-    return {"scrcl": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "torch_geometric": torch_geometric.__version__, "scanpy": scanpy.__version__,
-            "anndata": ad.__version__, "numpy": np.__version__, "scikit-learn": sklearn.__version__}
-
-
-def run_record(dataset: str, result: RunResult, n_cells: int, n_genes: int,
-               label_key: Optional[str], extra: Optional[dict] = None) -> dict:
-    """The content of metrics.json."""
-    per_seed = [{"seed": r.seed, **(r.scores or {}), "epoch_used": r.epoch_used,
-                 "wall_s": round(r.wall_s, 3)} for r in result.runs]
-    summary = result.summary()
-    return {
-        "dataset": dataset,
-        "protocol": result.protocol,
-        "protocol_note": PROTOCOL_NOTES[result.protocol],
-        "seeds": result.seeds,
-        "config": result.config.to_dict(),
-        "n_cells": n_cells,
-        "n_genes": n_genes,
-        "n_clusters": result.n_clusters,
-        "n_clusters_source": getattr(result, "k_source", "given"),
-        "label_key": label_key,
-        "per_seed": per_seed,
-        "mean": summary.get("mean"),
-        "std": summary.get("std"),
-        "device": result.device,
-        "memory": peak_memory_mb(),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "torch_threads": torch.get_num_threads()},
-        "versions": versions(),
-        **(extra or {}),
-    }
-
-
-PROTOCOL_NOTES = {
-    "final": "label-free: all epochs trained; the clustering is chosen without labels "
-             "(config 'select'); labels used only for the final scores",
-    "oracle": "published protocol: best epoch chosen by the true labels (answer key); for "
-              "comparison with the paper only",
-}
-
-
-def write_outputs(out_dir: Path, adata: ad.AnnData, record: dict, result: RunResult,
-                  cells: np.ndarray) -> None:
-    """metrics.json, labels.csv and scrcl.h5ad, all or nothing."""
-    labels = pd.DataFrame(index=pd.Index(adata.obs_names, name="cell"))
-    for run in result.runs:
-        col = np.full(adata.n_obs, -1, dtype=np.int64)
-        col[cells] = run.labels
-        labels[f"seed{run.seed}"] = pd.array(np.where(col >= 0, col, None), dtype="Int64")
-    with atomic_dir(out_dir) as tmp:
-        write_json(tmp / "metrics.json", record)
-        labels.to_csv(tmp / "labels.csv")
-        adata.write_h5ad(tmp / "scrcl.h5ad")
-
-
-def print_summary(record: dict, stream=sys.stdout) -> None:
-    """The human-readable result, always naming the protocol."""
-    head = (f"{record['dataset']}: {record['n_cells']} cells, {record['n_genes']} genes, "
-            f"K={record['n_clusters']} ({record['n_clusters_source']})")
-    print(head, file=stream)
-    print(f"protocol: {record['protocol']} ({record['protocol_note']})", file=stream)
-    if record["mean"] is None:
-        print("no true labels: not scored", file=stream)
-    else:
-        for r in record["per_seed"]:
-            print(f"  seed {r['seed']:>4}: " + "  ".join(f"{m.upper()} {r[m]:.4f}" for m in METRICS)
-                  + f"  epoch {r['epoch_used']}  {r['wall_s']:.1f}s", file=stream)
-        print(f"[{record['protocol']}] mean +- std over {len(record['seeds'])} seeds: "
-              + "  ".join(f"{m.upper()} {record['mean'][m]:.4f} +- {record['std'][m]:.4f}"
-                          for m in METRICS), file=stream)
+    """Versions of scrcl, Python and the libraries it runs on (from the installed metadata)."""
+    out = {"scrcl": __version__, "python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out

@@ -4,19 +4,17 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 from typing import Optional
 
 from .._constants import DEFAULT_SC_LABEL_KEY
 from ..config import ScrclConfig, default_config, get_preset
+from ..data.adapt import measure
+from ..data.checks import check_anndata
 from ..data.preprocess import prepare_sc
 from ..data.read import read_h5ad
 from ..data.registry import SC_ALIASES, SC_SOURCES, resolve_sc
 from ..data.synthetic import synthetic_counts
-from .. import checkpoint
-from ..errors import ScrclInputError
-from ..tl import fit
-from . import common, training
+from . import common, report
 
 log = logging.getLogger("scrcl")
 
@@ -66,35 +64,22 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    common.setup_logging(args.quiet)
-    common.check_options(args)
+    common.setup(args)
     ref = resolve_sc(args.dataset, args.data_dir)
-    out = Path(args.out) if args.out else Path("results") / "SC" / ref.name
-    plan = training.checkpoint_plan(args, out, ref.name)
-    group, device = training.process_group(args)
+    where = report.target(args, "SC", ref.name)
     if ref.path is None:
         adata, base = synthetic_counts(), DEMO_CONFIG
     else:
         adata = read_h5ad(ref.path)
         base = (get_preset(ref.name) if ref.benchmark else None) or default_config("SC")
-    cfg = common.config_from_args(base, args)
     label_key = resolve_labels(adata, args.label_key, args.n_clusters)
-    n_clusters = args.n_clusters or (None if label_key else "auto")
-    print(f"config ({cfg.preset or 'defaults'}"
-          f"{', with command-line changes' if cfg != base else ''}): {cfg.to_dict()}")
+    check_anndata(adata, label_key)
+    size = measure(adata)
+    cfg = report.effective_config(args, base, size, where.device)
     prepared = prepare_sc(adata, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, cfg.pca_threshold)
-    result = fit(adata, prepared, n_clusters=n_clusters, label_key=label_key, config=cfg,
-                 seeds=args.seeds, protocol=args.protocol, device=device,
-                 progress=not args.quiet, oracle_metric="nmi", checkpoint=plan,
-                 distributed=group)
-    record = common.run_record(ref.name, result, prepared.n_cells, prepared.n_genes, label_key,
-                               extra={"input": str(ref.path) if ref.path else "synthetic demo"})
-    if group is not None and not group.is_main:
-        return 0  # rank 0 writes the results
-    common.write_outputs(out, adata, record, result, prepared.cells)
-    checkpoint.remove(plan, args.seeds)
-    common.print_summary(record)
-    print(f"results written to {out}/ (metrics.json, labels.csv, scrcl.h5ad)")
+    report.fit_and_report(args, where, adata, prepared, cfg, label_key, size,
+                          oracle_metric="nmi",
+                          extra={"input": str(ref.path) if ref.path else "synthetic demo"})
     return 0
 
 

@@ -9,12 +9,14 @@ from typing import Optional
 
 from .._constants import EMBEDDING_KEY, KEY_ADDED, SPATIAL_KEY
 from ..config import default_config, get_preset, preset_names
+from ..clustering.spatial_smoothing import refiner
+from ..data.adapt import measure
+from ..data.checks import check_anndata
 from ..data.registry import ST_DATASETS
-from ..data.spatial import ST_LABEL_KEYS, drop_unlabelled, load_st, prepare_st, resolve_st
-from .. import checkpoint
+from ..data.spatial import (ST_LABEL_KEYS, drop_unlabelled, load_st, prepare_st, resolve_st,
+                            uses_counts)
 from ..errors import ScrclInputError
-from ..tl import fit
-from . import common, training
+from . import common, report
 
 log = logging.getLogger("scrcl")
 
@@ -106,45 +108,29 @@ def clusterer(kind: str, n_init: int):
 
 
 def run(args: argparse.Namespace) -> int:
-    common.setup_logging(args.quiet)
-    common.check_options(args)
+    common.setup(args)
     if args.radius is not None and args.radius < 0:
         raise ScrclInputError(f"--radius must be 0 (off) or positive, got {args.radius}")
     ref = resolve_st(args.dataset, args.data_dir)
-    out = Path(args.out) if args.out else Path("results") / "ST" / ref.name
-    plan = training.checkpoint_plan(args, out, ref.name)
-    group, device = training.process_group(args)
+    where = report.target(args, "ST", ref.name)
     base = choose_preset(ref.name, args.preset)
-    cfg = common.config_from_args(base, args).replace(radius=args.radius)
     adata, label_key = load_st(ref, args.label_key)
-    n_clusters = args.n_clusters or (None if label_key else "auto")
     if label_key is not None:
         adata = drop_unlabelled(adata, label_key)
-    radius = cfg.radius or 0
-    if radius >= adata.n_obs:
-        raise ScrclInputError(f"--radius {radius} needs more than {radius} spots, the data has "
-                              f"{adata.n_obs}; lower --radius")
-    print(f"config ({cfg.preset or 'defaults'}"
-          f"{', with command-line changes' if cfg != base else ''}): {cfg.to_dict()}")
+    counts = uses_counts(adata.X, args.preprocessed)
+    check_anndata(adata, label_key, counts=counts)
+    size = measure(adata, counts)
+    cfg = report.effective_config(args, base, size, where.device)
     prepared = prepare_st(adata, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, args.preprocessed)
-    from ..clustering.spatial_smoothing import refiner
-
+    radius = cfg.radius or 0
     coords = adata.obsm[SPATIAL_KEY][prepared.cells]
-    result = fit(adata, prepared, n_clusters=n_clusters, label_key=label_key, config=cfg,
-                 seeds=args.seeds, protocol=args.protocol, device=device,
-                 progress=not args.quiet, cluster_fn=clusterer(args.cluster, cfg.kmeans_n_init),
-                 postprocess=refiner(coords, radius) if radius else None,
-                 oracle_metric="ari", checkpoint=plan, distributed=group)
-    record = common.run_record(ref.name, result, prepared.n_cells, prepared.n_genes, label_key,
-                               extra={"input": str(ref.path), "cluster": args.cluster,
-                                      "radius": radius, "preprocessed": args.preprocessed})
-    if group is not None and not group.is_main:
-        return 0  # rank 0 writes the results
-    common.write_outputs(out, adata, record, result, prepared.cells)
-    checkpoint.remove(plan, args.seeds)
-    common.print_summary(record)
-    print(f"results written to {out}/ (metrics.json, labels.csv, scrcl.h5ad)")
-    if args.plot or args.paga:
+    record = report.fit_and_report(
+        args, where, adata, prepared, cfg, label_key, size, oracle_metric="ari",
+        cluster_fn=clusterer(args.cluster, cfg.kmeans_n_init),
+        postprocess=refiner(coords, radius) if radius else None,
+        extra={"input": str(ref.path), "cluster": args.cluster, "radius": radius,
+               "preprocessed": args.preprocessed})
+    if record is not None and (args.plot or args.paga):
         from ..plotting.spatial import spatial_figures
 
         fig_dir = Path(args.figures) if args.figures else Path("figures") / "ST" / ref.name

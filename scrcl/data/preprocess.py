@@ -14,7 +14,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import graphs
-from ..errors import ScrclInputError
+from .checks import check_at_most, check_enough_cells, check_matrix
+
+__all__ = ["PreparedData", "as_csr", "check_matrix", "filter_empty", "log_normalize",
+           "select_hvg", "pca", "pca_components", "prepare_sc"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,7 @@ class PreparedData:
               cells: np.ndarray, genes: np.ndarray,
               graph_features: Optional[np.ndarray] = None) -> "PreparedData":
         """PreparedData with the gene graph made here, from each gene's profile X^T."""
+        check_at_most("gene_k", gene_k, features.shape[1], "the number of genes kept")
         profiles = features.T.toarray() if sp.issparse(features) else np.ascontiguousarray(features.T)
         return cls(features, tuple(tms), cell_adj, graphs.gene_graph(profiles, gene_k), cells,
                    np.asarray(genes), graph_features)
@@ -68,21 +72,6 @@ class PreparedData:
 
 def as_csr(x) -> sp.csr_matrix:
     return sp.csr_matrix(x, dtype=np.float32) if not sp.issparse(x) else x.tocsr().astype(np.float32)
-
-
-def check_matrix(x, what: str = "X", counts: bool = True) -> None:
-    """Raise ScrclInputError for an empty matrix, NaN/inf, or negative counts."""
-    if x.shape[0] == 0 or x.shape[1] == 0:
-        raise ScrclInputError(f"the expression matrix {what} is empty ({x.shape[0]} cells x "
-                              f"{x.shape[1]} genes); give a file with cells and genes")
-    values = x.data if sp.issparse(x) else np.asarray(x)
-    if not np.all(np.isfinite(values)):
-        raise ScrclInputError(f"the expression matrix {what} contains NaN or infinite values; "
-                              f"remove or impute them before running scrcl")
-    if counts and values.size and values.min() < 0:
-        raise ScrclInputError(f"the expression matrix {what} has negative values but counts are "
-                              f"expected; give raw counts (for example from adata.raw or a "
-                              f"'counts' layer)")
 
 
 def filter_empty(counts: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
@@ -114,12 +103,21 @@ def select_hvg(lognorm: sp.csr_matrix, n_top: int) -> np.ndarray:
     return np.flatnonzero(tmp.var["highly_variable"].to_numpy())
 
 
-def pca(x: Matrix, n_comps: int = 50, seed: int = 0) -> np.ndarray:
-    """Principal components of x (N, G) -> (N, n_comps), centred, via randomized SVD."""
+N_PCS = 50  # principal components of the cell graph (large data) and of K estimation
+
+
+def pca_components(shape: tuple[int, int], wanted: int = N_PCS) -> int:
+    """The components a PCA of an (N, G) matrix gets: ``wanted``, at most min(N, G) - 1."""
+    return max(1, min(wanted, min(shape) - 1))
+
+
+def pca(x: Matrix, n_comps: int = N_PCS, seed: int = 0) -> np.ndarray:
+    """Principal components of x (N, G) -> (N, n_comps), centred, via randomized SVD;
+    ``n_comps`` is lowered to min(N, G) - 1 for small data (:func:`pca_components`)."""
     from sklearn.decomposition import PCA
 
     dense = x.toarray() if sp.issparse(x) else np.asarray(x)
-    n_comps = min(n_comps, min(dense.shape) - 1)
+    n_comps = pca_components(dense.shape, n_comps)
     return PCA(n_comps, svd_solver="randomized", random_state=seed).fit_transform(dense)
 
 
@@ -132,21 +130,16 @@ def prepare_sc(adata: ad.AnnData, hvg: int, k: int, tms: tuple[int, int], gene_k
     log-normalised selected genes (of their 50 PCs from ``pca_threshold`` cells on); the gene
     graph is the Euclidean kNN graph of the genes' raw-count profiles.
     """
+    check_matrix(adata.X)
     counts = as_csr(adata.X)
-    check_matrix(counts)
     cells, genes = filter_empty(counts)
     if cells.sum() < cells.size:
         log.info("dropped %d cells with no expressed gene", cells.size - cells.sum())
     counts = counts[cells][:, genes]
     n, g = counts.shape
-    if n < 3:
-        raise ScrclInputError(f"only {n} cells have expressed genes; scrcl needs more cells")
-    if hvg > g:
-        raise ScrclInputError(f"--hvg {hvg} is larger than the number of expressed genes ({g}); "
-                              f"choose --hvg {g} or fewer")
-    if k >= n:
-        raise ScrclInputError(f"--k {k} neighbours needs more than {k} cells, the data has {n}; "
-                              f"lower --k")
+    check_enough_cells(n)
+    check_at_most("hvg", hvg, g, "the number of expressed genes")
+    check_at_most("k", k, n - 1, f"the neighbours the {n} cells allow")
     lognorm = log_normalize(counts)
     selected = select_hvg(lognorm, hvg)
     x = counts[:, selected]

@@ -21,7 +21,8 @@ import scipy.sparse as sp
 from .. import graphs
 from .._constants import DATA_DIR_ENV, SPATIAL_KEY
 from ..errors import ScrclInputError
-from .preprocess import PreparedData, as_csr, check_matrix
+from .checks import check_at_most, check_matrix, true_labels
+from .preprocess import PreparedData, as_csr, filter_empty
 from .read import read_h5ad
 from .registry import ST_DATASETS, data_dir
 
@@ -143,11 +144,22 @@ def read_spatial(path: Union[str, Path]) -> ad.AnnData:
     if SPATIAL_KEY not in adata.obsm:
         raise ScrclInputError(f"{path} has no spot coordinates obsm['{SPATIAL_KEY}'] (obsm keys: "
                               f"{', '.join(adata.obsm.keys()) or 'none'}); runST.py needs them")
-    coords = np.asarray(adata.obsm[SPATIAL_KEY])
-    if coords.ndim != 2 or coords.shape[1] < 2 or not np.all(np.isfinite(coords)):
-        raise ScrclInputError(f"obsm['{SPATIAL_KEY}'] of {path} must be an (N, 2) array of "
-                              f"finite numbers, got shape {coords.shape}")
+    check_coordinates(adata, str(path))
     return adata
+
+
+def check_coordinates(adata: ad.AnnData, where: str = "the data") -> None:
+    """Raise ScrclInputError unless ``obsm['spatial']`` is an (N, 2+) array of finite numbers."""
+    coords = np.asarray(adata.obsm[SPATIAL_KEY])
+    if coords.ndim != 2 or coords.shape[1] < 2 or coords.dtype.kind not in "iuf":
+        raise ScrclInputError(f"obsm['{SPATIAL_KEY}'] of {where} must be an (N, 2) array of "
+                              f"numbers, got shape {coords.shape} and dtype {coords.dtype}")
+    bad = ~np.isfinite(coords[:, :2]).all(axis=1)
+    if bad.any():
+        raise ScrclInputError(f"obsm['{SPATIAL_KEY}'] of {where} has NaN or infinite "
+                              f"coordinates for {int(bad.sum())} spots (e.g. "
+                              f"{adata.obs_names[bad][0]}); drop those spots or fix the "
+                              f"coordinates")
 
 
 def attach_metadata(adata: ad.AnnData, metadata: Union[str, Path], column: str) -> None:
@@ -185,6 +197,7 @@ def drop_unlabelled(adata: ad.AnnData, label_key: str) -> ad.AnnData:
         raise ScrclInputError(f"no label column obs['{label_key}'] (columns: "
                               f"{', '.join(map(str, adata.obs.columns[:10])) or 'none'}); "
                               f"choose one with --label-key or give --n-clusters")
+    true_labels(adata, label_key, missing_ok=True)
     labelled = adata.obs[label_key].notna().to_numpy()
     if not labelled.all():
         log.info("dropped %d spots without a label in obs['%s']", int((~labelled).sum()),
@@ -257,6 +270,12 @@ def load_st(ref: SpatialRef, label_key: Optional[str] = None) -> tuple[ad.AnnDat
 
 
 # ----------------------------------------------------------------------------- preparation
+
+
+def uses_counts(x, preprocessed: Preprocessed = "auto") -> bool:
+    """Whether X (N, G) is prepared as counts: ``preprocessed='no'``, or 'auto' and X has
+    no negative or non-integer value."""
+    return preprocessed == "no" or (preprocessed == "auto" and not is_processed(x))
 
 
 def is_processed(x) -> bool:
@@ -342,8 +361,7 @@ def prepare_st(adata: ad.AnnData, hvg: int, k: int, tms: tuple[int, int], gene_k
     coords = np.asarray(adata.obsm[SPATIAL_KEY], dtype=np.float64)[:, :2]
     x = adata.X
     check_matrix(x, counts=False)
-    processed = preprocessed == "yes" or (preprocessed == "auto" and is_processed(x))
-    if processed:
+    if not uses_counts(x, preprocessed):
         if preprocessed == "auto":
             log.warning("X holds processed values (negative or non-integer), not counts: "
                         "normalisation, log1p and HVG selection are skipped and all %d "
@@ -354,15 +372,12 @@ def prepare_st(adata: ad.AnnData, hvg: int, k: int, tms: tuple[int, int], gene_k
     else:
         counts = as_csr(x)
         check_matrix(counts, counts=True)
-        spots = np.diff(counts.indptr) > 0
-        expressed = np.bincount(counts.indices, minlength=counts.shape[1]) > 0
+        spots, expressed = filter_empty(counts)
         if not spots.all():
             log.info("dropped %d spots with no counts", int((~spots).sum()))
         counts = counts[spots][:, expressed]
-        if hvg > counts.shape[1]:
-            log.warning("--hvg %d is more than the %d expressed genes: all are kept", hvg,
-                        counts.shape[1])
-        selected = seurat_v3_hvg(counts, min(hvg, counts.shape[1]))
+        check_at_most("hvg", hvg, counts.shape[1], "the number of expressed genes")
+        selected = seurat_v3_hvg(counts, hvg)
         totals = np.asarray(counts.sum(axis=1)).ravel()
         lognorm = (sp.diags((1e4 / totals).astype(np.float32)) @ counts)[:, selected].tocsr()
         lognorm.data = np.log1p(lognorm.data)
@@ -370,8 +385,6 @@ def prepare_st(adata: ad.AnnData, hvg: int, k: int, tms: tuple[int, int], gene_k
         genes = np.asarray(adata.var_names[expressed][selected])
         coords = coords[spots]
     n = features.shape[0]
-    if k >= n:
-        raise ScrclInputError(f"--k {k} neighbours needs more than {k} spots, the data has {n}; "
-                              f"lower --k")
+    check_at_most("k", k, n - 1, f"the neighbours the {n} spots allow")
     return PreparedData.build(features, tms, graphs.spatial_graph(coords, k), gene_k, spots,
                               genes, coords)

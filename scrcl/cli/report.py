@@ -1,0 +1,176 @@
+"""What runSC.py and runST.py do once the data is read: the effective configuration, then
+train, record, write and print (:func:`fit_and_report`), and the content of metrics.json."""
+from __future__ import annotations
+
+import argparse
+import logging
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import checkpoint
+from ..checkpoint import CheckpointPlan
+from ..config import ScrclConfig
+from ..data.adapt import DataSize, adapt_config, given_fields, size_record
+from ..data.preprocess import PreparedData
+from ..distributed import DistContext
+from ..errors import ScrclInputError
+from ..io import atomic_dir, write_json
+from ..pipeline import METRICS, ClusterFn, PostprocessFn, RunResult
+from ..tl import fit
+from . import training
+from .common import MODEL_OPTIONS, check_writable, config_from_args, peak_memory_mb, versions
+
+log = logging.getLogger("scrcl")
+
+OUTPUT_FILES = ("metrics.json", "labels.csv", "scrcl.h5ad")
+
+PROTOCOL_NOTES = {
+    "final": "label-free: all epochs trained; the clustering is chosen without labels "
+             "(config 'select'); labels used only for the final scores",
+    "oracle": "published protocol: best epoch chosen by the true labels (answer key); for "
+              "comparison with the paper only",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a run goes: its name, results folder, checkpoints, process group and device."""
+
+    name: str  # the data set's name; results are filed under it
+    out: Path
+    plan: Optional[CheckpointPlan]
+    group: Optional[DistContext]
+    device: str
+
+
+def target(args: argparse.Namespace, task: str, name: str) -> Target:
+    """The run's results folder (checked writable now, before any work), checkpoint plan,
+    process group and device."""
+    out = Path(args.out) if args.out else Path("results") / task / name
+    check_writable(out)
+    plan = training.checkpoint_plan(args, out, name)
+    group, device = training.process_group(args)
+    return Target(name, out, plan, group, device)
+
+
+def effective_config(args: argparse.Namespace, base: ScrclConfig, size: DataSize,
+                     device: str) -> ScrclConfig:
+    """``base`` with the command-line values, its size-dependent defaults fitted to the data
+    (one printed line for each default lowered); prints the configuration line."""
+    from ..precision import resolve_precision
+    from ..train import resolve_device
+
+    given = given_fields(args, MODEL_OPTIONS + ("radius",))
+    cfg, notes = adapt_config(config_from_args(base, args), given, size)
+    for note in notes:
+        print(f"adapted to the data: {note}")
+    precision = resolve_precision(cfg.precision, resolve_device(device))
+    origin = f"{cfg.preset} preset" if cfg.preset else "defaults"
+    changed = ", with command-line changes" if given else ""
+    print(f"config ({origin}{changed}; precision {precision}): {cfg.to_dict()}")
+    return cfg
+
+
+def fit_and_report(args: argparse.Namespace, where: Target, adata: ad.AnnData,
+                   prepared: PreparedData, cfg: ScrclConfig, label_key: Optional[str],
+                   size: DataSize, *, oracle_metric: str, extra: dict,
+                   cluster_fn: Optional[ClusterFn] = None,
+                   postprocess: Optional[PostprocessFn] = None) -> Optional[dict]:
+    """Train and cluster, then write metrics.json, labels.csv and scrcl.h5ad atomically and
+    print the summary: the sequence runSC.py and runST.py share.
+
+    K: ``--n-clusters``, else the number of true classes when labelled, else estimated.
+    Returns the metrics.json record (None on a DDP process other than rank 0, which
+    writes nothing).
+    """
+    n_clusters = args.n_clusters or (None if label_key else "auto")
+    result = fit(adata, prepared, n_clusters=n_clusters, label_key=label_key, config=cfg,
+                 seeds=args.seeds, protocol=args.protocol, device=where.device,
+                 progress=not args.quiet, cluster_fn=cluster_fn, postprocess=postprocess,
+                 oracle_metric=oracle_metric, checkpoint=where.plan, distributed=where.group)
+    record = run_record(where.name, result, prepared.n_cells, prepared.n_genes, label_key,
+                        extra={**extra, "data_size": size_record(size, result.config)})
+    if where.group is not None and not where.group.is_main:
+        return None
+    write_outputs(where.out, adata, record, result, prepared.cells)
+    checkpoint.remove(where.plan, args.seeds)
+    print_summary(record)
+    print(f"results written to {where.out}/ ({', '.join(OUTPUT_FILES)})")
+    return record
+
+
+def run_record(dataset: str, result: RunResult, n_cells: int, n_genes: int,
+               label_key: Optional[str], extra: Optional[dict] = None) -> dict:
+    """The content of metrics.json."""
+    per_seed = [{"seed": r.seed, **(r.scores or {}), "epoch_used": r.epoch_used,
+                 "wall_s": round(r.wall_s, 3)} for r in result.runs]
+    summary = result.summary()
+    return {
+        "dataset": dataset,
+        "protocol": result.protocol,
+        "protocol_note": PROTOCOL_NOTES[result.protocol],
+        "seeds": result.seeds,
+        "config": result.config.to_dict(),
+        "n_cells": n_cells,
+        "n_genes": n_genes,
+        "n_clusters": result.n_clusters,
+        "n_clusters_source": getattr(result, "k_source", "given"),
+        "label_key": label_key,
+        "per_seed": per_seed,
+        "mean": summary.get("mean"),
+        "std": summary.get("std"),
+        "device": result.device,
+        "precision": result.precision,
+        "threads": torch.get_num_threads(),
+        "memory": peak_memory_mb(),
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "torch_threads": torch.get_num_threads()},
+        "versions": versions(),
+        **(extra or {}),
+    }
+
+
+def write_outputs(out_dir: Path, adata: ad.AnnData, record: dict, result: RunResult,
+                  cells: np.ndarray) -> None:
+    """metrics.json, labels.csv and scrcl.h5ad, all or nothing."""
+    labels = pd.DataFrame(index=pd.Index(adata.obs_names, name="cell"))
+    for run in result.runs:
+        col = np.full(adata.n_obs, -1, dtype=np.int64)
+        col[cells] = run.labels
+        labels[f"seed{run.seed}"] = pd.array(np.where(col >= 0, col, None), dtype="Int64")
+    try:
+        with atomic_dir(out_dir) as tmp:
+            write_json(tmp / "metrics.json", record)
+            labels.to_csv(tmp / "labels.csv")
+            adata.write_h5ad(tmp / "scrcl.h5ad")
+    except OSError as exc:
+        raise ScrclInputError(f"cannot write the results folder {out_dir} "
+                              f"({exc.strerror or exc}); nothing was written, choose another "
+                              f"--out") from None
+
+
+def print_summary(record: dict, stream=sys.stdout) -> None:
+    """The human-readable result, always naming the protocol."""
+    head = (f"{record['dataset']}: {record['n_cells']} cells, {record['n_genes']} genes, "
+            f"K={record['n_clusters']} ({record['n_clusters_source']}); "
+            f"{record['device']}, {record['precision']}, {record['threads']} "
+            f"thread{'s' if record['threads'] != 1 else ''}")
+    print(head, file=stream)
+    print(f"protocol: {record['protocol']} ({record['protocol_note']})", file=stream)
+    if record["mean"] is None:
+        print("no true labels: not scored", file=stream)
+    else:
+        for r in record["per_seed"]:
+            print(f"  seed {r['seed']:>4}: " + "  ".join(f"{m.upper()} {r[m]:.4f}" for m in METRICS)
+                  + f"  epoch {r['epoch_used']}  {r['wall_s']:.1f}s", file=stream)
+        print(f"[{record['protocol']}] mean +- std over {len(record['seeds'])} seeds: "
+              + "  ".join(f"{m.upper()} {record['mean'][m]:.4f} +- {record['std'][m]:.4f}"
+                          for m in METRICS), file=stream)
