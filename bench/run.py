@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -439,9 +440,14 @@ def time_precisions(ctx: Context, inputs: _data.ScrclInputs, cfg, seed: int) -> 
     (fp32 bf16, then bf16 fp32), each block ``warmup`` untimed epochs then timed ones."""
     from scrcl.train import Inputs, resolve_device, train
 
+    from scrcl.precision import COMPILE_ENV, resolve_compile
+
     args = ctx.args
     device = resolve_device(args.device)
     tensors = Inputs.from_prepared(inputs.prepared, device)
+    # compile the losses as a full run would (the short timing runs would not by themselves)
+    os.environ[COMPILE_ENV] = "yes" if resolve_compile(tensors.n_cells, cfg.hid_dim,
+                                                        cfg.epochs) else "no"
     out_dim = cfg.out_dim or inputs.n_clusters
     per_block = math.ceil(args.timed_epochs / 2)
     out = {p: {"epoch_s": [], "peak_rss_mb": 0.0, "peak_gpu_mb": None} for p in SPEED_PRECISIONS}

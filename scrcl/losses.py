@@ -97,13 +97,26 @@ def cvc_loss(z1: Tensor, z2: Tensor, adj: Tensor) -> Tensor:
     return (sq_sum - 2 * on_graph + nnz) / (n * n)
 
 
+def _parts(e1: Tensor, e2: Tensor, z1: Tensor, z2: Tensor, adj: Tensor,
+           temperature: float) -> tuple[Tensor, Tensor, Tensor]:
+    """L_EDA, L_NCA and L_CVC, sharing the row-wise log-softmaxes."""
+    log_p, log_q = _row_log_softmax(e1, e2, temperature)
+    return (_eda(e1, e2, log_p, log_q, temperature), _nca_ratios(log_p, log_q, adj).mean(),
+            cvc_loss(z1, z2, adj))
+
+
+def scrcl_loss(e1: Tensor, e2: Tensor, z1: Tensor, z2: Tensor, adj: Tensor,
+               temperature: float, lambda1: float, lambda2: float) -> Tensor:
+    """L = L_EDA + lambda1 L_NCA + lambda2 L_CVC as one tensor function (what training
+    differentiates, and what ``torch.compile`` may fuse). Shapes as in the parts."""
+    eda, nca, cvc = _parts(e1, e2, z1, z2, adj, temperature)
+    return eda + lambda1 * nca + lambda2 * cvc
+
+
 def total_loss(out: dict[str, Tensor], adj: Tensor, temperature: float,
                lambda1: float, lambda2: float) -> tuple[Tensor, dict[str, float]]:
     """L = L_EDA + lambda1 L_NCA + lambda2 L_CVC, and the parts as floats for logging."""
-    log_p, log_q = _row_log_softmax(out["e1"], out["e2"], temperature)
-    eda = _eda(out["e1"], out["e2"], log_p, log_q, temperature)
-    nca = _nca_ratios(log_p, log_q, adj).mean()
-    cvc = cvc_loss(out["z1"], out["z2"], adj)
+    eda, nca, cvc = _parts(out["e1"], out["e2"], out["z1"], out["z2"], adj, temperature)
     loss = eda + lambda1 * nca + lambda2 * cvc
     return loss, {"eda": eda.item(), "nca": nca.item(), "cvc": cvc.item()}
 

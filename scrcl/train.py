@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -25,9 +26,9 @@ from .data.preprocess import PreparedData
 from .distributed import DistContext, shard_loss, wrap
 from .errors import ScrclInputError
 from . import graphs
-from .losses import total_loss
+from .losses import scrcl_loss
 from .nn import ScrclModule, ViewInput
-from .precision import autocast, resolve_precision
+from .precision import autocast, resolve_compile, resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +57,14 @@ def _to_tensor(x, device: torch.device) -> Tensor:
     """Dense numpy -> dense tensor; scipy sparse -> torch sparse CSR (float32)."""
     if sp.issparse(x):
         x = sp.csr_matrix(x, dtype=np.float32)
-        return torch.sparse_csr_tensor(torch.from_numpy(x.indptr).long(),
-                                       torch.from_numpy(x.indices).long(),
-                                       torch.from_numpy(x.data), size=x.shape).to(device)
+        with warnings.catch_warnings():  # torch's notice that CSR support is 'beta'
+            warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta",
+                                    UserWarning)
+            # scipy built a valid CSR: no invariant check needed
+            return torch.sparse_csr_tensor(torch.from_numpy(x.indptr).long(),
+                                           torch.from_numpy(x.indices).long(),
+                                           torch.from_numpy(x.data), size=x.shape,
+                                           check_invariants=False).to(device)
     return torch.as_tensor(np.asarray(x, dtype=np.float32)).to(device)
 
 
@@ -182,6 +188,7 @@ def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
     if checkpoint is not None and checkpoint.resume:
         _restore(checkpoint.path(seed), ident, model, opt, result, cfg.epochs, inputs.device)
     net = model if distributed is None else wrap(model, inputs.device)
+    objective = _objective(cfg, inputs)
     saves = checkpoint is not None and (distributed is None or distributed.is_main)
     start = time.perf_counter()
     bar = tqdm(range(result.start_epoch + 1, cfg.epochs + 1), desc=desc,
@@ -193,8 +200,8 @@ def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
         with autocast(precision, inputs.device):
             out = inputs.forward(net)
         if distributed is None:
-            loss, _ = total_loss(out, inputs.loss_adj, cfg.temperature, cfg.lambda1,
-                                 cfg.lambda2)
+            loss = objective(out["e1"], out["e2"], out["z1"], out["z2"], inputs.loss_adj,
+                             cfg.temperature, cfg.lambda1, cfg.lambda2)
             value = loss.detach()
         else:
             loss, value = shard_loss(out, inputs.loss_adj, cfg.temperature, cfg.lambda1,
@@ -215,6 +222,28 @@ def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
                       losses=result.losses, ident=ident)
     result.wall_s = time.perf_counter() - start
     return result
+
+
+def _objective(cfg: ScrclConfig, inputs: Inputs) -> Callable[..., Tensor]:
+    """The loss function, compiled (``scrcl.precision.resolve_compile``) when that pays; a
+    compilation that fails falls back to the plain function, with a log line."""
+    if not resolve_compile(inputs.n_cells, cfg.hid_dim, cfg.epochs):
+        return scrcl_loss
+    compiled = torch.compile(scrcl_loss, dynamic=False)
+    state = {"fn": compiled}
+
+    def objective(*args) -> Tensor:
+        try:
+            return state["fn"](*args)
+        except Exception as exc:  # no compiler, unsupported platform...: run uncompiled
+            if state["fn"] is scrcl_loss:
+                raise
+            log.warning("torch.compile of the losses failed (%s: %s); running them "
+                        "uncompiled", type(exc).__name__, str(exc).splitlines()[0][:200])
+            state["fn"] = scrcl_loss
+            return scrcl_loss(*args)
+
+    return objective
 
 
 def _restore(path, ident: dict, model: ScrclModule, opt: torch.optim.Optimizer,

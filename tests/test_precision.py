@@ -32,6 +32,7 @@ def test_auto_follows_the_cpu_flags(monkeypatch):
     monkeypatch.setattr(precision, "_cpu_flags", lambda: frozenset({"amx_bf16"}))
     assert precision.resolve_precision("auto", CPU) == "bf16"
     assert precision.resolve_precision("fp32", CPU) == "fp32"
+    assert precision.resolve_precision("tf32", CPU) == "fp32"  # TF32 is a CUDA format
     with pytest.raises(ValueError):
         precision.resolve_precision("fp16", CPU)
 
@@ -124,3 +125,42 @@ def test_no_cuda_call_on_a_machine_without_cuda(data, monkeypatch):
     result = run_seeds(data, CFG.replace(precision="auto"), 3, [5], device="auto",
                        progress=False)
     assert result.device == "cpu"
+
+
+def test_compile_rule(monkeypatch):
+    monkeypatch.delenv(precision.COMPILE_ENV, raising=False)
+    monkeypatch.setattr("shutil.which", lambda name: "/usr/bin/" + name)
+    assert precision.resolve_compile(4221, 1500, 500)  # a DLPFC slice, 500 epochs
+    assert not precision.resolve_compile(822, 1500, 500)  # small: compiling costs more
+    assert not precision.resolve_compile(4221, 1500, 20)  # short
+    monkeypatch.setenv(precision.COMPILE_ENV, "no")
+    assert not precision.resolve_compile(4221, 1500, 500)
+    monkeypatch.setenv(precision.COMPILE_ENV, "yes")
+    assert precision.resolve_compile(10, 16, 1)
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    assert not precision.resolve_compile(4221, 1500, 500, "auto")  # no C++ compiler
+    with pytest.raises(ValueError):
+        precision.resolve_compile(10, 16, 1, "maybe")
+
+
+@pytest.mark.slow
+def test_compiled_losses_equal_the_plain_ones(data, monkeypatch):
+    """torch.compile of the losses (what long runs use) gives the same value and
+    gradients as the plain functions."""
+    from scrcl.losses import scrcl_loss
+    from scrcl.train import _objective
+
+    monkeypatch.setenv(precision.COMPILE_ENV, "yes")
+    inputs = Inputs.from_prepared(data, CPU)
+    objective = _objective(CFG, inputs)
+    assert objective is not scrcl_loss
+    values, grads = [], []
+    for fn in (scrcl_loss, objective):
+        out = _outputs(inputs, "fp32")
+        leaves = [out[k].detach().requires_grad_() for k in ("e1", "e2", "z1", "z2")]
+        loss = fn(*leaves, inputs.loss_adj, 0.5, 1.0, 1.0)
+        values.append(loss.item())
+        grads.append(torch.autograd.grad(loss, leaves))
+    assert values[1] == pytest.approx(values[0], rel=1e-5)
+    for plain, fused in zip(*grads):
+        assert torch.allclose(plain, fused, rtol=1e-4, atol=1e-7)
