@@ -97,6 +97,24 @@ def read(spec: DatasetSpec) -> tuple[Any, str]:
     return drop_unlabelled(adata, key), key
 
 
+def resolved_features(spec: DatasetSpec, setting: str) -> str:
+    """What the network is fed for ``--features setting``: 'counts' or 'lognorm'
+    (scRNA-seq, decided on the data as prepare_sc does), 'processed' (spatial slices)."""
+    if spec.kind != "sc":
+        return "processed"
+    if setting != "auto":
+        return setting
+    return _auto_features(str(spec.path) if spec.path else "demo")
+
+
+@functools.lru_cache(maxsize=None)
+def _auto_features(path: str) -> str:
+    from scrcl.data.preprocess import as_csr, resolve_features
+
+    adata = _demo() if path == "demo" else __import__("anndata").read_h5ad(path)
+    return resolve_features("auto", as_csr(adata.X))[0]
+
+
 def base_config(spec: DatasetSpec):
     """The configuration runSC.py / runST.py would use: the demo's, the documented scRNA-seq
     defaults (the stand-ins have no preset), or the slice's published preset."""
@@ -136,9 +154,9 @@ def scrcl_inputs(spec: DatasetSpec, cfg) -> ScrclInputs:
     start = time.perf_counter()
     adata, key = read(spec)
     if spec.kind == "sc":
-        from scrcl.data.preprocess import prepare_sc
+        from scrcl.data.preprocess import prepare_sc_with
 
-        prepared = prepare_sc(adata, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, cfg.pca_threshold)
+        prepared = prepare_sc_with(adata, cfg)
         clusterers, post, metric = {"scrcl": None}, None, "nmi"
     else:
         from scrcl.cli.st import clusterer

@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scrcl.config import default_config, get_preset  # noqa: E402
-from scrcl.data.preprocess import prepare_sc  # noqa: E402
+from scrcl.data.preprocess import prepare_sc_with  # noqa: E402
 from scrcl.precision import (COMPILE_ENV, PRECISIONS, resolve_compile,  # noqa: E402
                              resolve_precision, set_threads)
 from scrcl.train import Inputs, train  # noqa: E402
@@ -48,7 +48,7 @@ def main() -> int:
         k = adata.obs["ground_truth"].nunique()
     else:
         cfg = default_config("SC")
-        prep = prepare_sc(adata, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, cfg.pca_threshold)
+        prep = prepare_sc_with(adata, cfg)
         k = adata.obs["cell_type1"].nunique()
     device = torch.device("cpu")
     inputs = Inputs.from_prepared(prep, device)

@@ -174,6 +174,17 @@ def resolved_precision(requested: str, device: str) -> str:
     return resolve_precision(requested, resolve_device(device))
 
 
+def hashed_config(cfg, spec) -> dict:
+    """The configuration as hashed: 'features' as the data resolve it, and left out where
+    that is the published input (raw counts, or a slice's processed features), so that
+    entries stored before the option existed keep their hash."""
+    config = cfg.to_dict()
+    kind = _data.resolved_features(spec, config.pop("features"))
+    if kind not in ("counts", "processed"):
+        config["features"] = kind
+    return config
+
+
 def hash_inputs(ctx: Context, unit: Unit, key: Key) -> dict:
     """Everything that changes the result of ``key`` (protocol-independent)."""
     base = {"results_version": RESULTS_VERSION, "suite": key.suite, "dataset": key.dataset,
@@ -185,7 +196,8 @@ def hash_inputs(ctx: Context, unit: Unit, key: Key) -> dict:
         return {**base, "params": PARAMS[unit.spec.kind]}
     cfg = ctx.config(unit.spec)
     device = ctx.args.device
-    untrained = cfg.replace(epochs=0, precision="fp32").to_dict()  # what no training reads
+    untrained = {**hashed_config(cfg, unit.spec), "epochs": 0,  # what no training reads
+                 "precision": "fp32"}
     if unit.kind == "k":
         return {**base, "config": untrained, "settings": K_SETTINGS}
     if unit.kind == "speed":
@@ -197,7 +209,7 @@ def hash_inputs(ctx: Context, unit: Unit, key: Key) -> dict:
     if unit.spec.kind == "st":
         settings.update(preprocessed="yes", radius=cfg.radius or 0,
                         cluster="gmm" if key.method == "scrcl-gmm" else "kmeans")
-    return {**base, "config": cfg.to_dict(), "epochs": cfg.epochs,
+    return {**base, "config": hashed_config(cfg, unit.spec), "epochs": cfg.epochs,
             "precision_requested": cfg.precision,
             "precision": resolved_precision(cfg.precision, device), "settings": settings}
 

@@ -64,7 +64,7 @@ def child(source: str, n: int, epochs: int, data_dir: Path, n_init: int) -> dict
     from scrcl import graphs
     from scrcl.clustering.kmeans import kmeans_cosine
     from scrcl.config import default_config
-    from scrcl.data.preprocess import prepare_sc
+    from scrcl.data.preprocess import prepare_sc_with
     from scrcl.pipeline import clustering_input
     from scrcl.train import Inputs, embed, train
 
@@ -89,7 +89,7 @@ def child(source: str, n: int, epochs: int, data_dir: Path, n_init: int) -> dict
     graphs.cell_graph = timed("cell_graph", graphs.cell_graph)
     graphs.gene_graph = timed("gene_graph", graphs.gene_graph)
     tick = time.perf_counter()
-    prepared = prepare_sc(adata, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, cfg.pca_threshold)
+    prepared = prepare_sc_with(adata, cfg)
     rec["prepare_s"] = time.perf_counter() - tick
     rec["cell_graph_s"], rec["gene_graph_s"] = graph_s["cell_graph"], graph_s["gene_graph"]
     rec["n_genes"] = prepared.n_genes

@@ -11,7 +11,7 @@ from scrcl import checkpoint as ckpt
 from scrcl.checkpoint import CheckpointPlan
 from scrcl.clustering.kmeans import kmeans_cosine
 from scrcl.config import ScrclConfig
-from scrcl.data.preprocess import prepare_sc
+from scrcl.data.preprocess import prepare_sc, prepare_sc_with
 from scrcl.data.synthetic import synthetic_counts
 from scrcl.errors import ScrclInputError
 from scrcl.pipeline import clustering_input
@@ -151,7 +151,7 @@ def test_cli_resumes_a_checkpoint_and_cleans_up(tmp_path, capsys):
     args = ["--dataset", str(data), "--epochs", "4", "--hid-dim", "16", "--hvg", "50",
             "--lr", "0.01", "--seeds", "5"]
     cfg = default_config("SC").replace(epochs=2, hid_dim=16, hvg=50, lr=0.01)
-    prepared = prepare_sc(adata, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, cfg.pca_threshold)
+    prepared = prepare_sc_with(adata, cfg)
     ck = tmp_path / "ck"
     train(Inputs.from_prepared(prepared, torch.device("cpu")), cfg, 3, 5, progress=False,
           checkpoint=CheckpointPlan(ck, every=2))

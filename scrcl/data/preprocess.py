@@ -17,7 +17,8 @@ from .. import graphs
 from .checks import check_at_most, check_enough_cells, check_matrix
 
 __all__ = ["PreparedData", "as_csr", "check_matrix", "filter_empty", "log_normalize",
-           "select_hvg", "pca", "pca_components", "prepare_sc"]
+           "select_hvg", "pca", "pca_components", "prepare_sc", "prepare_sc_with",
+           "resolve_features"]
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +34,15 @@ class PreparedData:
     number at a fraction of the cost.
     """
 
-    features: Matrix  # (N, G) X: counts (scRNA-seq) or scaled expression (spatial)
+    features: Matrix  # (N, G) X: counts or log-normalised values (scRNA-seq), or scaled
+    # expression (spatial)
     tms: tuple[int, int]  # smoothing steps of the MLP view and of the GCN view
     cell_adj: sp.csr_matrix  # (N, N) binary symmetric cell graph, no self loops
     gene_adj: sp.csr_matrix  # (G, G) binary symmetric gene graph, no self loops
     cells: np.ndarray  # (N,) bool mask of the input cells kept
     genes: np.ndarray  # (G,) names of the selected genes
     graph_features: Optional[np.ndarray] = None  # what the cell graph was built on
+    input_kind: str = "counts"  # what X holds: 'counts', 'lognorm' or 'processed'
 
     @property
     def n_cells(self) -> int:
@@ -52,12 +55,13 @@ class PreparedData:
     @classmethod
     def build(cls, features: Matrix, tms, cell_adj: sp.csr_matrix, gene_k: int,
               cells: np.ndarray, genes: np.ndarray,
-              graph_features: Optional[np.ndarray] = None) -> "PreparedData":
+              graph_features: Optional[np.ndarray] = None,
+              input_kind: str = "counts") -> "PreparedData":
         """PreparedData with the gene graph made here, from each gene's profile X^T."""
         check_at_most("gene_k", gene_k, features.shape[1], "the number of genes kept")
         profiles = features.T.toarray() if sp.issparse(features) else np.ascontiguousarray(features.T)
         return cls(features, tuple(tms), cell_adj, graphs.gene_graph(profiles, gene_k), cells,
-                   np.asarray(genes), graph_features)
+                   np.asarray(genes), graph_features, input_kind)
 
     @property
     def x1(self) -> Matrix:
@@ -121,14 +125,48 @@ def pca(x: Matrix, n_comps: int = N_PCS, seed: int = 0) -> np.ndarray:
     return PCA(n_comps, svd_solver="randomized", random_state=seed).fit_transform(dense)
 
 
+#: input kinds of the scRNA-seq features (``--features``)
+FEATURES = ("auto", "counts", "lognorm")
+#: in UMI counts most nonzero entries are single molecules (60-71% are 1 in the shared
+#: droplet stand-ins); in read counts of full-length protocols, amplified, few are (13% in
+#: the Fluidigm C1 stand-in). Below this fraction of ones, 'auto' takes the data as reads.
+READ_COUNT_ONES = 0.3
+
+
+def fraction_of_ones(counts: sp.csr_matrix) -> float:
+    """The fraction of the nonzero entries of a count matrix that equal 1."""
+    return float(np.mean(counts.data == 1)) if counts.nnz else 1.0
+
+
+def resolve_features(setting: str, counts: sp.csr_matrix) -> tuple[str, str]:
+    """('counts' or 'lognorm', why) for ``setting`` in FEATURES; reads no label.
+
+    'auto' gives the network log-normalised values where the counts look like read counts
+    (full-length protocols: library sizes spread over orders of magnitude, values up to
+    1e5, so that raw counts would let sequencing depth decide the clusters), and the
+    published raw counts where they look like UMI counts.
+    """
+    if setting not in FEATURES:
+        raise ValueError(f"features must be one of {FEATURES}, got {setting!r}")
+    if setting != "auto":
+        return setting, "as asked"
+    ones = fraction_of_ones(counts)
+    if ones < READ_COUNT_ONES:
+        return "lognorm", (f"auto: {ones:.0%} of the nonzero counts are 1, as in read counts "
+                           f"(UMI counts: 60-70%)")
+    return "counts", f"auto: {ones:.0%} of the nonzero counts are 1, as in UMI counts"
+
+
 def prepare_sc(adata: ad.AnnData, hvg: int, k: int, tms: tuple[int, int], gene_k: int = 5,
-               pca_threshold: int = 10_000) -> PreparedData:
+               pca_threshold: int = 10_000, features: str = "counts") -> PreparedData:
     """scRNA-seq preparation (METHOD.md 1, scRNA-seq): counts in ``adata.X``.
 
     Drops empty cells and genes; selects ``hvg`` genes on log-normalised data; features are
-    the raw counts of those genes; the cell graph is the cosine kNN graph of the
+    the raw counts of those genes (``features='counts'``, as published) or their
+    log-normalised values ('lognorm': library size removed; 'auto': see
+    :func:`resolve_features`); the cell graph is the cosine kNN graph of the
     log-normalised selected genes (of their 50 PCs from ``pca_threshold`` cells on); the gene
-    graph is the Euclidean kNN graph of the genes' raw-count profiles.
+    graph is the Euclidean kNN graph of the genes' feature profiles.
     """
     check_matrix(adata.X)
     counts = as_csr(adata.X)
@@ -140,10 +178,19 @@ def prepare_sc(adata: ad.AnnData, hvg: int, k: int, tms: tuple[int, int], gene_k
     check_enough_cells(n)
     check_at_most("hvg", hvg, g, "the number of expressed genes")
     check_at_most("k", k, n - 1, f"the neighbours the {n} cells allow")
+    kind, why = resolve_features(features, counts)
+    if features != "counts":
+        log.info("features: %s (%s)", kind, why)
     lognorm = log_normalize(counts)
     selected = select_hvg(lognorm, hvg)
-    x = counts[:, selected]
     graph_in = lognorm[:, selected]
+    x = graph_in if kind == "lognorm" else counts[:, selected]
     graph_features = pca(graph_in) if n >= pca_threshold else graph_in.toarray()
     return PreparedData.build(x, tms, graphs.cell_graph(graph_features, k), gene_k, cells,
-                              adata.var_names[genes][selected], graph_features)
+                              adata.var_names[genes][selected], graph_features, kind)
+
+
+def prepare_sc_with(adata: ad.AnnData, cfg) -> PreparedData:
+    """:func:`prepare_sc` with the settings of a ``ScrclConfig``."""
+    return prepare_sc(adata, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, cfg.pca_threshold,
+                      cfg.features)

@@ -387,4 +387,4 @@ def prepare_st(adata: ad.AnnData, hvg: int, k: int, tms: tuple[int, int], gene_k
     n = features.shape[0]
     check_at_most("k", k, n - 1, f"the neighbours the {n} spots allow")
     return PreparedData.build(features, tms, graphs.spatial_graph(coords, k), gene_k, spots,
-                              genes, coords)
+                              genes, coords, input_kind="processed")

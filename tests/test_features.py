@@ -1,0 +1,52 @@
+"""--features counts|lognorm|auto: what the network is fed, decided without labels."""
+import anndata as ad
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from scrcl.config import ScrclConfig
+from scrcl.data.preprocess import (READ_COUNT_ONES, as_csr, fraction_of_ones,
+                                   log_normalize, prepare_sc, prepare_sc_with,
+                                   resolve_features)
+
+from _shared_data import shared_file  # tests/ is on sys.path under pytest
+
+
+def test_fraction_of_ones_by_hand():
+    counts = sp.csr_matrix(np.array([[1, 0, 3], [1, 2, 0]], dtype=np.float32))
+    assert fraction_of_ones(counts) == 0.5
+    assert fraction_of_ones(sp.csr_matrix((2, 3), dtype=np.float32)) == 1.0
+
+
+@pytest.mark.parametrize("name, expected", [("Darmanis_brain", "lognorm"),
+                                            ("Baron_mouse1", "counts"),
+                                            ("MCA_mouse_bladder_select2100", "counts"),
+                                            ("CITE_CBMC_top2000", "counts")])
+def test_auto_takes_read_counts_as_lognorm_and_umi_counts_as_counts(name, expected):
+    """Darmanis (Fluidigm C1 read counts) gets log-normalised values, the droplet (UMI)
+    stand-ins their raw counts; the choice reads X only, so a label column changes nothing."""
+    adata = ad.read_h5ad(shared_file(f"substitutes/scdata/{name}.h5ad"))
+    counts = as_csr(adata.X)
+    kind, why = resolve_features("auto", counts)
+    assert kind == expected, why
+    margin = abs(fraction_of_ones(counts) - READ_COUNT_ONES)
+    assert margin > 0.1  # not a borderline call on any stand-in
+    unlabelled = ad.AnnData(adata.X.copy())
+    assert resolve_features("auto", as_csr(unlabelled.X))[0] == kind
+
+
+def test_lognorm_feeds_the_log_normalised_selected_genes():
+    rng = np.random.default_rng(0)
+    x = rng.negative_binomial(2, 0.01, size=(60, 40)).astype(np.float32)  # read-like counts
+    adata = ad.AnnData(sp.csr_matrix(x))
+    cfg = ScrclConfig(hvg=20, k=5, tms=(0, 0), features="auto")
+    prepared = prepare_sc_with(adata, cfg)
+    assert prepared.input_kind == "lognorm"
+    chosen = [int(g) for g in prepared.genes]
+    want = log_normalize(sp.csr_matrix(x))[:, chosen].toarray()
+    np.testing.assert_allclose(prepared.features.toarray(), want, rtol=1e-6)
+    raw = prepare_sc(adata, 20, 5, (0, 0), features="counts")
+    assert raw.input_kind == "counts"
+    np.testing.assert_array_equal(raw.features.toarray(), x[:, chosen])
+    with pytest.raises(ValueError):
+        resolve_features("tpm", sp.csr_matrix(x))
