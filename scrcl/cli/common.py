@@ -199,13 +199,14 @@ def check_device(device: str) -> None:
                               f"are visible; choose cuda:0 to cuda:{torch.cuda.device_count() - 1}")
 
 
-def set_threads(requested: Optional[int]) -> int:
-    """Torch threads of this process: ``--threads``, else $OMP_NUM_THREADS, else all cores."""
+def set_threads(requested: Optional[int], default: Optional[int] = None) -> int:
+    """Torch threads of this process: ``--threads``, else $OMP_NUM_THREADS, else
+    ``default``, else all the cores it may use."""
     from ..precision import set_threads as set_torch_threads
 
     if requested is None:
         env = os.environ.get("OMP_NUM_THREADS", "")
-        requested = int(env) if env.isdigit() and int(env) > 0 else None
+        requested = int(env) if env.isdigit() and int(env) > 0 else default
     try:
         return set_torch_threads(requested)
     except ValueError:
@@ -228,10 +229,10 @@ def check_writable(out: Path, option: str = "--out") -> None:
                               f"in {parent}; choose another {option}")
 
 
-def setup(args: argparse.Namespace) -> None:
+def setup(args: argparse.Namespace, default_threads: Optional[int] = None) -> None:
     """Logging, threads, option checks and the device: everything checked before reading."""
     setup_logging(args.quiet)
-    set_threads(args.threads)
+    set_threads(args.threads, default_threads)
     check_options(args)
     check_device(args.device)
 

@@ -8,10 +8,13 @@ import scipy.sparse as sp
 
 
 def synthetic_counts(n_cells: int = 600, n_genes: int = 400, n_types: int = 4,
-                     markers_per_type: int = 25, seed: int = 0) -> ad.AnnData:
-    """Negative-binomial counts of ``n_types`` cell types, each with its own marker genes.
+                     markers_per_type: int = 40, seed: int = 0) -> ad.AnnData:
+    """Negative-binomial counts of ``n_types`` cell types, each with its own marker genes
+    (``markers_per_type`` genes drawn at random, 4 to 10 times their base mean).
 
-    Returns AnnData with CSR float32 counts in X and the type in ``obs['cell_type1']``.
+    The defaults are the demo (``runSC.py --dataset demo``): 600 cells x 400 genes, 4 types
+    of 40 markers each. Returns AnnData with CSR float32 counts in X and the type in
+    ``obs['cell_type1']``.
     """
     rng = np.random.default_rng(seed)
     types = rng.integers(0, n_types, size=n_cells)
