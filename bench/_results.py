@@ -1,5 +1,7 @@
 """The stored results: one small JSON file per entry,
-``<root>/<suite>/<dataset>/<method>/<protocol>/seed<S>.json``, written atomically."""
+``<root>/<suite>/<dataset>/<method>[__<variant>]/<protocol>/seed<S>.json``, written
+atomically. A variant names the settings changed from the defaults (``precision-fp32``,
+``features-lognorm``...), so that a comparison run never overwrites the default's entry."""
 from __future__ import annotations
 
 import hashlib
@@ -20,9 +22,14 @@ class Key:
     method: str
     protocol: str
     seed: int
+    variant: str = ""  # '' for the defaults, else e.g. 'precision-fp32__features-lognorm'
+
+    @property
+    def folder(self) -> str:
+        return f"{self.method}__{self.variant}" if self.variant else self.method
 
     def path(self, root: Path) -> Path:
-        return (Path(root) / self.suite / self.dataset / self.method / self.protocol
+        return (Path(root) / self.suite / self.dataset / self.folder / self.protocol
                 / f"seed{self.seed}.json")
 
 

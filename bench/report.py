@@ -50,16 +50,20 @@ class Results:
     """The stored entries of the current results version, grouped for the tables."""
 
     def __init__(self, entries: Iterable[dict]) -> None:
-        self.groups: dict[tuple, list[dict]] = defaultdict(list)
+        self.groups: dict[tuple, list[dict]] = defaultdict(list)  # the defaults' entries
+        self.variants: dict[tuple, list[dict]] = defaultdict(list)  # + changed settings
         self.stale = 0
         for e in entries:
             if e.get("results_version") != RESULTS_VERSION:
                 self.stale += 1
                 continue
-            self.groups[e["suite"], e["dataset"], e["method"], e["protocol"]].append(e)
-        for runs in self.groups.values():
+            key = (e["suite"], e["dataset"], e["method"], e["protocol"])
+            (self.variants[(*key, e["variant"])] if e.get("variant")
+             else self.groups[key]).append(e)
+        for runs in (*self.groups.values(), *self.variants.values()):
             runs.sort(key=lambda e: e["seed"])
-        self.machines = machine_ids(e for runs in self.groups.values() for e in runs)
+        self.machines = machine_ids(e for runs in (*self.groups.values(),
+                                                   *self.variants.values()) for e in runs)
 
     def get(self, suite: str, dataset: str, method: str, protocol: str) -> list[dict]:
         return self.groups.get((suite, dataset, method, protocol), [])
@@ -124,6 +128,35 @@ def first(runs: list[dict], field: str) -> str:
 
 
 # ----------------------------------------------------------------------------- blocks
+
+
+def variants(res: Results) -> str:
+    """scrcl with changed settings (``--precision``, ``--set``) beside the defaults, data set
+    by data set and seed for seed: the precision parity and the feature-input tables.
+    'shared seeds' compares only seeds that both have; |Δ| within one std of the seeds is
+    the parity criterion of issue 9 (or |Δ mean| <= 0.02)."""
+    rows = []
+    for suite, ds, method, protocol, variant in sorted(res.variants):
+        if method != "scrcl":
+            continue
+        runs = res.variants[suite, ds, method, protocol, variant]
+        base = {e["seed"]: e for e in res.get(suite, ds, method, protocol)}
+        shared = [e for e in runs if e["seed"] in base]
+        delta = [e["ari"] - base[e["seed"]]["ari"] for e in shared]
+        spread = statistics.pstdev([base[e["seed"]]["ari"] for e in shared]) if shared else 0
+        mean_delta = statistics.fmean(delta) if delta else None
+        verdict = (DASH if mean_delta is None else
+                   "yes" if abs(mean_delta) <= max(0.02, spread) else "no")
+        rows.append([suite, ds, protocol, "defaults", distinct(list(base.values()), "precision"),
+                     distinct(list(base.values()), "features"),
+                     with_count(list(base.values()), "ari"), DASH, DASH, DASH])
+        rows.append([suite, ds, protocol, variant.replace("__", ", "),
+                     distinct(runs, "precision"), distinct(runs, "features"),
+                     with_count(runs, "ari"), len(shared),
+                     DASH if mean_delta is None else f"{mean_delta:+.3f}", verdict])
+    return table(["suite", "data set", "protocol", "settings", "precision", "features",
+                  "ARI mean ± std (seeds)", "shared seeds", "Δ ARI (shared)",
+                  "within max(0.02, std)"], rows)
 
 
 def sc_accuracy(res: Results) -> str:
@@ -305,7 +338,7 @@ def machines(res: Results) -> str:
 BLOCKS: dict[str, Callable[[Results], str]] = {
     "sc-accuracy": sc_accuracy, "sc-summary": sc_summary, "st-accuracy": st_table("ari"),
     "st-nmi": st_table("nmi"), "st-summary": st_summary, "speed": speed, "costs": costs,
-    "k-estimation": k_estimation, "machines": machines,
+    "k-estimation": k_estimation, "machines": machines, "variants": variants,
 }
 
 

@@ -54,6 +54,7 @@ from _results import (RESULTS_DIR, Key, input_hash, is_current, iter_entries,  #
 
 #: raise when a code change alters results: every stored entry is then recomputed
 RESULTS_VERSION = 1
+DEFAULT_EPOCHS = 500  # the published protocol
 
 SCRCL_METHODS = ("scrcl", "scrcl-gmm")
 PROTOCOLS = ("final", "oracle")
@@ -87,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", nargs="+", help="default: every method of the suite")
     p.add_argument("--protocols", nargs="+", choices=PROTOCOLS, default=list(PROTOCOLS),
                    help="of scrcl and scrcl-gmm (baselines are label-free: 'final')")
-    p.add_argument("--epochs", type=int, default=500, help="training epochs (published: 500)")
+    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
+                   help="training epochs (published: 500)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="dense layers of scrcl (the speed suite always times fp32 and bf16)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -157,6 +159,16 @@ class Context:
     counts: dict = field(default_factory=lambda: {"computed": 0, "up_to_date": 0,
                                                   "over_budget": 0})
 
+    @property
+    def variant(self) -> str:
+        """The settings changed from the defaults, as a folder-safe name ('' for none)."""
+        changed = dict(self.overrides)
+        if self.args.precision != "auto":
+            changed["precision"] = self.args.precision
+        if self.args.epochs != DEFAULT_EPOCHS:
+            changed["epochs"] = self.args.epochs
+        return "__".join(f"{k}-{_slug(v)}" for k, v in sorted(changed.items()))
+
     def config(self, spec: _data.DatasetSpec):
         cfg = _data.base_config(spec).replace(**self.overrides)
         return cfg.replace(epochs=self.args.epochs, precision=self.args.precision)
@@ -165,6 +177,12 @@ class Context:
         if self.args.budget_min is None:
             return math.inf
         return self.args.budget_min * 60 - (time.monotonic() - self.started)
+
+
+def _slug(value: Any) -> str:
+    """A value as letters, digits, '.', '_' and '-' (folder names that travel anywhere)."""
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in text).strip("_")
 
 
 def resolved_precision(requested: str, device: str) -> str:
@@ -224,19 +242,21 @@ def plan(ctx: Context) -> list[Unit]:
     specs = [_data.dataset_spec(name) for name in datasets]
     check_methods(suite, specs, methods)
     units: list[Unit] = []
+    variant = ctx.variant  # baselines read no scrcl setting: they have none
     if suite == "speed":
-        units += [Unit("speed", s, seed, [Key(suite, s.name, "scrcl", SPEED_PROTOCOL, seed)])
+        units += [Unit("speed", s, seed, [Key(suite, s.name, "scrcl", SPEED_PROTOCOL, seed,
+                                              variant)])
                   for seed in seeds for s in specs]
     elif suite == "k":
-        units += [Unit("k", s, seed, [Key(suite, s.name, "leiden_k", "final", seed)])
+        units += [Unit("k", s, seed, [Key(suite, s.name, "leiden_k", "final", seed, variant)])
                   for seed in seeds for s in specs]
     else:
         units += [Unit("baseline", s, seed, [Key(suite, s.name, m, "final", seed)])
                   for s in specs for m in methods if m in BASELINES[suite] for seed in seeds]
         wanted = [m for m in SCRCL_METHODS if m in methods]
         if wanted:
-            units += [Unit("scrcl", s, seed, [Key(suite, s.name, m, p, seed) for m in wanted
-                                              for p in args.protocols])
+            units += [Unit("scrcl", s, seed, [Key(suite, s.name, m, p, seed, variant)
+                                              for m in wanted for p in args.protocols])
                       for seed in seeds for s in specs]
     for unit in units:
         for key in unit.keys:
@@ -270,11 +290,12 @@ def environment(ctx: Context) -> dict:
 def store(ctx: Context, unit: Unit, key: Key, fields: dict) -> None:
     """Write one finished entry and say so."""
     entry = {"suite": key.suite, "dataset": key.dataset, "method": key.method,
-             "protocol": key.protocol, "seed": key.seed, **fields, **environment(ctx),
+             "variant": key.variant, "protocol": key.protocol, "seed": key.seed, **fields,
+             **environment(ctx),
              "input_hash": unit.hashes[key], "inputs": unit.inputs[key]}
     write_entry(key, ctx.args.results, entry)
     ctx.counts["computed"] += 1
-    print(f"[{key.suite}] {key.dataset} seed {key.seed} {key.method}/{key.protocol}: "
+    print(f"[{key.suite}] {key.dataset} seed {key.seed} {key.folder}/{key.protocol}: "
           f"{describe(entry)} ({entry['wall_s']:.1f} s)", flush=True)
 
 
@@ -346,7 +367,7 @@ def run_scrcl(ctx: Context, unit: Unit, pending: list[Key]) -> None:
             "s_per_epoch": run.train_s / max(run.epochs_run, 1), "train_s": run.train_s,
             "epochs_run": run.epochs_run, "wall_s": run.wall_s, "prep_s": inputs.prep_s,
             **memory, "precision": result.precision, "precision_requested": cfg.precision,
-            "config": cfg.to_dict()})
+            "features": inputs.prepared.input_kind, "config": cfg.to_dict()})
 
 
 def probe_s_per_epoch(ctx: Context, inputs: _data.ScrclInputs, cfg, seed: int,
@@ -551,7 +572,7 @@ def execute(argv: Optional[list[str]] = None) -> dict:
             continue
         if args.dry_run:
             for key in pending:
-                print(f"to compute: {key.suite} {key.dataset} {key.method}/{key.protocol} "
+                print(f"to compute: {key.suite} {key.dataset} {key.folder}/{key.protocol} "
                       f"seed {key.seed}")
             continue
         RUNNERS[unit.kind](ctx, unit, pending)

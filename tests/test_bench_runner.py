@@ -14,6 +14,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 DEMO_RUN = ["sc", "--datasets", "demo", "--seeds", "1", "2", "--methods", "scrcl",
             "--epochs", "3", "--set", "hid_dim=16", "--threads", "1"]
+FOLDER = "scrcl__epochs-3__hid_dim-16"  # a variant: settings changed from the defaults
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +53,10 @@ def entry_files(root: Path) -> dict[str, int]:
 def test_entries_are_stored_with_their_fields(first_run):
     root, counts = first_run
     assert counts["computed"] == 4 and counts["up_to_date"] == 0
-    assert sorted(entry_files(root)) == [f"sc/demo/scrcl/{p}/seed{s}.json"
+    assert sorted(entry_files(root)) == [f"sc/demo/{FOLDER}/{p}/seed{s}.json"
                                          for p in ("final", "oracle") for s in (1, 2)]
-    final = json.loads((root / "sc/demo/scrcl/final/seed1.json").read_text())
-    oracle = json.loads((root / "sc/demo/scrcl/oracle/seed1.json").read_text())
+    final = json.loads((root / f"sc/demo/{FOLDER}/final/seed1.json").read_text())
+    oracle = json.loads((root / f"sc/demo/{FOLDER}/oracle/seed1.json").read_text())
     for entry in (final, oracle):
         assert entry["dataset"] == "demo" and entry["seed"] == 1 and entry["epochs"] == 3
         assert entry["n_clusters"] == 4 and entry["config"]["hid_dim"] == 16
@@ -72,7 +73,8 @@ def test_entries_are_stored_with_their_fields(first_run):
     assert final["input_hash"] == oracle["input_hash"]
 
 
-def test_rerun_skips_and_a_changed_config_recomputes(bench, first_run, tmp_path):
+def test_rerun_skips_and_a_changed_config_recomputes(bench, first_run, tmp_path,
+                                                     monkeypatch):
     run = bench[0]
     root = tmp_path / "results"
     shutil.copytree(first_run[0], root)  # copy2 keeps the modification times
@@ -82,28 +84,45 @@ def test_rerun_skips_and_a_changed_config_recomputes(bench, first_run, tmp_path)
     assert counts["computed"] == 0 and counts["up_to_date"] == 4
     assert entry_files(root) == before
 
-    dry = run.execute(DEMO_RUN + ["--set", "hid_dim=24", "--results", str(root), "--dry-run"])
+    # a changed default (as a code change would make it) recomputes the same entries
+    base = run._data.base_config
+    monkeypatch.setattr(run._data, "base_config", lambda spec: base(spec).replace(lr=2e-3))
+    dry = run.execute(DEMO_RUN + ["--results", str(root), "--dry-run"])
     assert dry["computed"] == 0 and dry["up_to_date"] == 0
     assert entry_files(root) == before
 
-    counts = run.execute(DEMO_RUN + ["--set", "hid_dim=24", "--results", str(root)])
+    counts = run.execute(DEMO_RUN + ["--results", str(root)])
     assert counts["computed"] == 4 and counts["up_to_date"] == 0
     after = entry_files(root)
     assert after.keys() == before.keys() and all(after[k] != before[k] for k in after)
-    entry = json.loads((root / "sc/demo/scrcl/final/seed2.json").read_text())
-    assert entry["config"]["hid_dim"] == 24
+    entry = json.loads((root / f"sc/demo/{FOLDER}/final/seed2.json").read_text())
+    assert entry["config"]["lr"] == 2e-3
     assert entry["input_hash"] != json.loads(
-        (first_run[0] / "sc/demo/scrcl/final/seed2.json").read_text())["input_hash"]
+        (first_run[0] / f"sc/demo/{FOLDER}/final/seed2.json").read_text())["input_hash"]
+
+    # a setting changed on the command line is a variant, stored beside the default's
+    counts = run.execute(DEMO_RUN + ["--set", "hid_dim=24", "--results", str(root)])
+    assert counts["computed"] == 4
+    variant = json.loads((root / "sc/demo/scrcl__epochs-3__hid_dim-24/final/seed2.json")
+                         .read_text())
+    assert variant["variant"] == "epochs-3__hid_dim-24" and variant["config"]["hid_dim"] == 24
+    assert entry_files(root).items() >= after.items()  # the others untouched
 
 
 def test_report_renders_blocks_and_check_finds_stale_ones(bench, first_run, tmp_path):
     report = bench[1]
     root = tmp_path / "results"
     shutil.copytree(first_run[0], root)
+    # the same entries stored once more as if they were the defaults' (variant '')
+    for path in (root / "sc/demo" / FOLDER).glob("*/seed*.json"):
+        target = root / "sc/demo/scrcl" / path.parent.name / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps({**json.loads(path.read_text()), "variant": ""}))
     doc = tmp_path / "DOC.md"
     prose = "Written by hand: kept as it is.\n"
     doc.write_text(f"# Bench\n\n{prose}\n<!-- report:sc-accuracy -->\nold\n<!-- /report -->\n"
-                   f"\n<!-- report:sc-summary -->\n<!-- /report -->\n\n{prose}")
+                   f"\n<!-- report:sc-summary -->\n<!-- /report -->\n\n{prose}"
+                   f"\n<!-- report:variants -->\n<!-- /report -->\n")
     args = ["--results", str(root), "--docs", str(doc)]
 
     assert report.main(args + ["--check"]) == 1
@@ -117,6 +136,10 @@ def test_report_renders_blocks_and_check_finds_stale_ones(bench, first_run, tmp_
     # data sets without stored results are listed with no figure
     assert "| Baron_mouse1 | — | — | scrcl (k-means) | final | 0 | — |" in text
     assert "| demo | — (0) | — (0) |" not in text
+    # the variant beside the defaults, seed for seed (identical here: no difference)
+    variant_row = next(r for r in text.splitlines()
+                       if r.startswith("| sc | demo | final | epochs-3, hid_dim-16 |"))
+    assert variant_row.rstrip(" |").split(" | ")[7:10] == ["2", "+0.000", "yes"]
     assert report.main(args + ["--check"]) == 0
 
     # a new result makes the block stale; --check says so and changes nothing
