@@ -367,7 +367,10 @@ def run_scrcl(ctx: Context, unit: Unit, pending: list[Key]) -> None:
             "s_per_epoch": run.train_s / max(run.epochs_run, 1), "train_s": run.train_s,
             "epochs_run": run.epochs_run, "wall_s": run.wall_s, "prep_s": inputs.prep_s,
             **memory, "precision": result.precision, "precision_requested": cfg.precision,
-            "features": inputs.prepared.input_kind, "config": cfg.to_dict()})
+            "features": inputs.prepared.input_kind, "config": cfg.to_dict(),
+            # the partition itself (cells in prepared order), for label-free studies of
+            # the seeds together (consensus) without training again
+            "labels": run.labels.astype(int).tolist()})
 
 
 def probe_s_per_epoch(ctx: Context, inputs: _data.ScrclInputs, cfg, seed: int,
