@@ -14,7 +14,7 @@ from .checkpoint import CheckpointPlan
 from .config import ScrclConfig, default_config
 from .data.adapt import adapt_config, measure
 from .data.checks import check_anndata, true_labels
-from .data.preprocess import PreparedData, prepare_sc
+from .data.preprocess import PreparedData, prepare_sc_with
 from .distributed import DistContext
 from .errors import ScrclInputError
 from .pipeline import ClusterFn, PostprocessFn, Protocol, RunResult, run_seeds
@@ -116,7 +116,7 @@ def cluster_cells(adata: ad.AnnData, *, n_clusters: Union[int, str, None] = None
         cfg, notes = adapt_config(default_config("SC"), (), measure(adata))
         for note in notes:
             log.info("adapted to the data: %s", note)
-    prepared = prepare_sc(adata, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, cfg.pca_threshold)
+    prepared = prepare_sc_with(adata, cfg)
     return fit(adata, prepared, n_clusters=n_clusters, label_key=label_key, config=cfg,
                seeds=seeds, protocol=protocol, device=device, progress=progress,
                key_added=key_added)

@@ -165,6 +165,7 @@ def config_from_args(base: ScrclConfig, args: argparse.Namespace) -> ScrclConfig
                         hid_dim=args.hid_dim, out_dim=args.out_dim, gene_k=args.gene_k,
                         select=getattr(args, "select", None),
                         precision=getattr(args, "precision", None),
+                        features=getattr(args, "features", None),
                         radius=getattr(args, "radius", None))
 
 
@@ -237,21 +238,12 @@ def setup(args: argparse.Namespace, default_threads: Optional[int] = None) -> No
     check_device(args.device)
 
 
-#: torch's notices when scrcl.train makes its sparse CSR tensors, matched exactly: the
-#: beta-state notice, and the one that asks for invariant checks to be chosen explicitly
-#: (to move into scrcl.train: check_invariants=False and a local filter of the first)
-TORCH_SPARSE_NOTICES = ("Sparse CSR tensor support is in beta state",
-                        "Sparse invariant checks are implicitly disabled")
-
-
 def setup_logging(quiet: bool) -> None:
-    """Log lines on stderr (none but warnings with ``quiet``); torch's sparse notices off."""
-    import warnings
-
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
-                        format="%(message)s", stream=sys.stderr, force=True)
-    for notice in TORCH_SPARSE_NOTICES:
-        warnings.filterwarnings("ignore", message=notice, category=UserWarning)
+    """scrcl's log lines on stderr (none but warnings with ``quiet``; other libraries'
+    warnings only)."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr,
+                        force=True)  # other libraries: warnings only
+    logging.getLogger("scrcl").setLevel(logging.WARNING if quiet else logging.INFO)
 
 
 def guarded(main: Callable[[], int]) -> int:

@@ -12,7 +12,6 @@ import argparse
 import dataclasses
 import logging
 import sys
-import warnings
 from contextlib import contextmanager
 from typing import Callable, Optional, Sequence
 
@@ -136,18 +135,16 @@ def _progress_printer(quiet: bool) -> Callable[[str], None]:
 
 @contextmanager
 def _quiet_libraries(verbose: bool):
-    """Keep library warnings and scanpy's own log lines off stderr unless --verbose."""
+    """Keep scanpy's own log lines off stderr unless --verbose."""
     import scanpy as sc
 
     previous = sc.settings.verbosity
-    with warnings.catch_warnings():
-        if not verbose:
-            warnings.simplefilter("ignore")
-            sc.settings.verbosity = 0
-        try:
-            yield
-        finally:
-            sc.settings.verbosity = previous
+    if not verbose:
+        sc.settings.verbosity = 0
+    try:
+        yield
+    finally:
+        sc.settings.verbosity = previous
 
 
 def options(args: argparse.Namespace) -> DegOptions:

@@ -97,7 +97,8 @@ def fit_and_report(args: argparse.Namespace, where: Target, adata: ad.AnnData,
                  progress=not args.quiet, cluster_fn=cluster_fn, postprocess=postprocess,
                  oracle_metric=oracle_metric, checkpoint=where.plan, distributed=where.group)
     record = run_record(where.name, result, prepared.n_cells, prepared.n_genes, label_key,
-                        extra={**extra, "data_size": size_record(size, result.config)})
+                        extra={**extra, "features": prepared.input_kind,
+                               "data_size": size_record(size, result.config)})
     if where.group is not None and not where.group.is_main:
         return None
     write_outputs(where.out, adata, record, result, prepared.cells)

@@ -10,7 +10,7 @@ from .._constants import DEFAULT_SC_LABEL_KEY
 from ..config import ScrclConfig, default_config, get_preset
 from ..data.adapt import measure
 from ..data.checks import check_anndata
-from ..data.preprocess import prepare_sc
+from ..data.preprocess import FEATURES, prepare_sc_with
 from ..data.read import read_h5ad
 from ..data.registry import SC_ALIASES, SC_SOURCES, resolve_sc
 from ..data.synthetic import synthetic_counts
@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = common.script_parser("runSC.py", DESCRIPTION, "SC",
                              "'demo', a benchmark name or alias, or a path to an .h5ad file")
     common.add_model_options(p)
+    p.add_argument_group("scRNA-seq input").add_argument(
+        "--features", choices=FEATURES, default=None,
+        help="what the network is fed: 'counts' (raw counts of the selected genes, as "
+             "published), 'lognorm' (their log-normalised values) or 'auto' (default): "
+             "lognorm where the counts look like read counts (under 30%% of the nonzero "
+             "counts equal 1), counts where they look like UMI counts")
     return p
 
 
@@ -82,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     check_anndata(adata, label_key)
     size = measure(adata)
     cfg = report.effective_config(args, base, size, where.device)
-    prepared = prepare_sc(adata, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, cfg.pca_threshold)
+    prepared = prepare_sc_with(adata, cfg)
     report.fit_and_report(args, where, adata, prepared, cfg, label_key, size,
                           oracle_metric="nmi",
                           extra={"input": str(ref.path) if ref.path else "synthetic demo"})

@@ -60,9 +60,7 @@ def marker_figures(adata_log, groupby: str, markers: Mapping[str, Sequence[str]]
     written = []
     for stem, name in MARKER_PLOTS.items():
         path = Path(out_dir) / f"{stem}.{fmt}"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            fig = _draw(stem, adata_log, groupby, markers)
+        fig = _draw(stem, adata_log, groupby, markers)
         try:
             fig.savefig(path, format=fmt, dpi=DPI, bbox_inches="tight")
         finally:
@@ -90,9 +88,10 @@ def umap_coordinates(embedding: np.ndarray, n_neighbors: int = 15,
     k = min(n_neighbors, n_cells - 1)
     dists, idx = NearestNeighbors(n_neighbors=k).fit(embedding).kneighbors(embedding)
     with warnings.catch_warnings():
-        # random_state forces one thread, and a bare kNN table cannot transform new data;
-        # both are fine here and umap-learn warns about each.
-        warnings.simplefilter("ignore", UserWarning)
+        # a bare kNN table cannot transform new data, which is not needed here; umap-learn
+        # warns about it
+        warnings.filterwarnings("ignore", r"precomputed_knn\[2\] \(knn_search_index\) is "
+                                          r"not an NNDescent object", UserWarning)
         reducer = umap.UMAP(n_neighbors=k, random_state=random_state, n_jobs=1,
                             precomputed_knn=(idx, dists, None))
         return np.asarray(reducer.fit_transform(embedding), dtype=np.float32)
@@ -114,10 +113,8 @@ def umap_figure(coords: np.ndarray, colourings: Mapping[str, pd.Series], path: P
     obs = pd.DataFrame({title: categorical(labels) for title, labels in colourings.items()})
     obs.index = obs.index.astype(str)
     adata = ad.AnnData(obs=obs, obsm={"X_umap": np.asarray(coords)})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        fig = sc.pl.umap(adata, color=list(colourings), title=list(colourings), show=False,
-                         return_fig=True, frameon=False, ncols=len(colourings), wspace=0.4)
+    fig = sc.pl.umap(adata, color=list(colourings), title=list(colourings), show=False,
+                     return_fig=True, frameon=False, ncols=len(colourings), wspace=0.4)
     try:
         fig.savefig(path, format=fmt, dpi=DPI, bbox_inches="tight")
     finally:

@@ -6,7 +6,6 @@ builds an N x N array: the UMAP and PAGA graphs are sparse kNN graphs.
 from __future__ import annotations
 
 import logging
-import warnings
 from pathlib import Path
 from typing import Mapping, Optional
 
@@ -97,11 +96,9 @@ def paga_figure(embedding: np.ndarray, domains: np.ndarray, path: Path,
     adata.uns["neighbors"] = {"connectivities_key": "connectivities",
                               "distances_key": "distances",
                               "params": {"n_neighbors": n_neighbors, "method": "umap"}}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sc.tl.paga(adata, groups="domain")
-        fig, ax = plt.subplots(figsize=(5, 5))
-        sc.pl.paga(adata, ax=ax, show=False, frameon=False, fontsize=8)
+    sc.tl.paga(adata, groups="domain")
+    fig, ax = plt.subplots(figsize=(5, 5))
+    sc.pl.paga(adata, ax=ax, show=False, frameon=False, fontsize=8)
     ax.set_title("PAGA of the domains")
     try:
         fig.savefig(path, dpi=DPI, bbox_inches="tight")
