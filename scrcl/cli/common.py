@@ -178,6 +178,9 @@ def check_options(args: argparse.Namespace) -> None:
             raise ScrclInputError(f"--{name.replace('_', '-')} must be positive, got {value}")
     if args.dropout is not None and not 0 <= args.dropout < 1:
         raise ScrclInputError(f"--dropout must be in [0, 1), got {args.dropout}")
+    radius = getattr(args, "radius", None)
+    if radius is not None and radius < 0:
+        raise ScrclInputError(f"--radius must be 0 (off) or positive, got {radius}")
     if args.tms is not None and min(args.tms) < 0:
         raise ScrclInputError(f"--tms must be non-negative, got {args.tms}")
     if len(set(args.seeds)) != len(args.seeds):

@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("-q", "--quiet", action="store_true",
                      help="print nothing but errors")
     out.add_argument("-v", "--verbose", action="store_true",
-                     help="also show library log messages and warnings")
+                     help="also show scanpy's log messages")
     return p
 
 

@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 def resolve_labels(adata, label_key: Optional[str], n_clusters) -> Optional[str]:
     """The label column to score with, or None for an unlabelled run."""
     if label_key is not None:
-        return label_key  # asked for explicitly: must exist (checked in fit)
+        return label_key  # asked for explicitly: must exist (scrcl.data.checks)
     if DEFAULT_SC_LABEL_KEY in adata.obs:
         return DEFAULT_SC_LABEL_KEY
     if n_clusters is None:

@@ -109,8 +109,6 @@ def clusterer(kind: str, n_init: int):
 
 def run(args: argparse.Namespace) -> int:
     common.setup(args)
-    if args.radius is not None and args.radius < 0:
-        raise ScrclInputError(f"--radius must be 0 (off) or positive, got {args.radius}")
     ref = resolve_st(args.dataset, args.data_dir)
     where = report.target(args, "ST", ref.name)
     base = choose_preset(ref.name, args.preset)
