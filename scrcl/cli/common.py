@@ -20,6 +20,7 @@ from .. import __version__
 from .._constants import DATA_DIR_ENV, DEFAULT_SEEDS, PROTOCOLS
 from ..config import ScrclConfig
 from ..errors import ScrclInputError
+from ..precision import PRECISIONS
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -103,11 +104,12 @@ def add_run_options(parser: argparse.ArgumentParser, task: str) -> None:
                         help="random seeds, one model each")
     parser.add_argument("--device", default="auto", type=device_arg,
                         help="auto (CUDA when present), cpu, cuda or cuda:N")
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
                         help="arithmetic of the dense layers: 'bf16' (bfloat16 forward and "
-                        "backward, float32 weights, losses and optimiser), 'fp32', or 'auto' "
-                        "(default): bf16 where the CPU or GPU computes it natively, else fp32. "
-                        "The precision used is printed and saved in metrics.json")
+                        "backward, float32 weights, losses and optimiser), 'fp32', 'tf32' "
+                        "(float32 with TensorFloat-32 products on a CUDA GPU; fp32 on a CPU), "
+                        "or 'auto' (default): bf16 where the CPU or GPU computes it natively, "
+                        "else fp32. The precision used is printed and saved in metrics.json")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="CPU threads of this process (default: $OMP_NUM_THREADS when "
                              "set, else the cores it may use)")
