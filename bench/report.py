@@ -4,7 +4,7 @@ stored results of bench/run.py.
 
 A document holds generated blocks between ``<!-- report:NAME -->`` and ``<!-- /report -->``;
 everything outside the markers is left as written. Every figure in a block comes from a
-stored entry of the current RESULTS_VERSION; a missing entry shows as '—' with its seed
+stored entry of the current results version (run.results_version); a missing entry shows as '—' with its seed
 count (0), never a number.
 
     python bench/report.py            # rewrite the blocks
@@ -25,7 +25,7 @@ sys.path[:0] = [p for p in (str(BENCH), str(BENCH.parent)) if p not in sys.path]
 
 from _data import DLPFC_SLICES, SC_DATASETS, ST_DATASETS  # noqa: E402
 from _results import RESULTS_DIR, iter_entries  # noqa: E402
-from run import RESULTS_VERSION, SPEED_DATASETS, SPEED_PROTOCOL  # noqa: E402
+from run import SPEED_DATASETS, SPEED_PROTOCOL, results_version  # noqa: E402
 from scrcl.io import atomic_path  # noqa: E402
 
 DOCS = (BENCH.parent / "BENCHMARKS.md", BENCH.parent / "README.md")
@@ -54,7 +54,7 @@ class Results:
         self.variants: dict[tuple, list[dict]] = defaultdict(list)  # + changed settings
         self.stale = 0
         for e in entries:
-            if e.get("results_version") != RESULTS_VERSION:
+            if e.get("results_version") != results_version(e["method"]):
                 self.stale += 1
                 continue
             key = (e["suite"], e["dataset"], e["method"], e["protocol"])
@@ -329,7 +329,7 @@ def machines(res: Results) -> str:
                      ", ".join(f"{s} {n}" for s, n in sorted(per_suite.items())),
                      distinct(entries, "device"), distinct(entries, "threads"),
                      f"{dates[0]} to {dates[-1]}"])
-    note = (f"\n\n{res.stale} stored entries of an older RESULTS_VERSION are not shown."
+    note = (f"\n\n{res.stale} stored entries of an older results version are not shown."
             if res.stale else "")
     return table(["id", "machine", "entries per suite", "device", "threads", "dates"],
                  rows) + note

@@ -53,7 +53,10 @@ from _results import (RESULTS_DIR, Key, input_hash, is_current, iter_entries,  #
                       write_entry)
 
 #: raise when a code change alters results: every stored entry is then recomputed
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2  # 2: fast CPU dropout mask (scrcl.nn.dropout)
+#: the same for the baselines, which run no scrcl code: raise when bench/_methods.py changes
+BASELINES_VERSION = 1
+
 DEFAULT_EPOCHS = 500  # the published protocol
 
 SCRCL_METHODS = ("scrcl", "scrcl-gmm")
@@ -71,6 +74,13 @@ SUITES = {
     "k": {"datasets": _data.SC_DATASETS + _data.ST_DATASETS, "methods": ("leiden_k",)},
 }
 BASELINES = {"sc": ("pca_kmeans", "leiden"), "st": ("pca_kmeans", "smooth_kmeans", "gmm")}
+
+
+def results_version(method: str) -> int:
+    """The results version an entry of ``method`` is computed and shown under."""
+    return BASELINES_VERSION if method in BASELINES["sc"] + BASELINES["st"] else RESULTS_VERSION
+
+
 #: what --n-clusters auto runs (scrcl.tl.fit), with the package's defaults
 K_SETTINGS = {"rule": "estimate_n_clusters(expression_graph(prepared, cfg.k))"}
 
@@ -205,7 +215,8 @@ def hashed_config(cfg, spec) -> dict:
 
 def hash_inputs(ctx: Context, unit: Unit, key: Key) -> dict:
     """Everything that changes the result of ``key`` (protocol-independent)."""
-    base = {"results_version": RESULTS_VERSION, "suite": key.suite, "dataset": key.dataset,
+    base = {"results_version": results_version(key.method), "suite": key.suite,
+            "dataset": key.dataset,
             "data_sha256": _data.data_sha256(unit.spec), "method": key.method,
             "seed": key.seed, "n_clusters": "number of true classes"}
     if unit.kind == "baseline":
@@ -282,7 +293,7 @@ def environment(ctx: Context) -> dict:
     """The fields that say where and how an entry was computed."""
     return {"device": ctx.args.device, "threads": ctx.args.threads,
             "machine": _env.machine(ctx.args.device), "versions": _env.versions(),
-            "git": _env.git_state(), "results_version": RESULTS_VERSION,
+            "git": _env.git_state(),
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": " ".join(["bench/run.py", *ctx.argv])}
 
@@ -291,7 +302,7 @@ def store(ctx: Context, unit: Unit, key: Key, fields: dict) -> None:
     """Write one finished entry and say so."""
     entry = {"suite": key.suite, "dataset": key.dataset, "method": key.method,
              "variant": key.variant, "protocol": key.protocol, "seed": key.seed, **fields,
-             **environment(ctx),
+             **environment(ctx), "results_version": results_version(key.method),
              "input_hash": unit.hashes[key], "inputs": unit.inputs[key]}
     write_entry(key, ctx.args.results, entry)
     ctx.counts["computed"] += 1

@@ -112,3 +112,25 @@ def test_gcn_view_precomputed_first_hop_gives_the_same_values_and_gradients():
     assert torch.allclose(in_layer, pre, atol=1e-5)
     for gi, gp in zip(grads_in, grads_pre):
         assert torch.allclose(gi, gp, rtol=1e-4, atol=1e-5)
+
+
+def test_fast_dropout_rate_scale_gradient_and_seed():
+    from scrcl.nn.dropout import Dropout, keep_mask
+
+    mask = keep_mask(torch.Size([1000, 1500]), 0.3, torch.device("cpu"))
+    assert mask.dtype == torch.bool and mask.shape == (1000, 1500)
+    assert abs(mask.float().mean().item() - 0.7) < 2e-3  # 1.5M draws: std 4e-4
+    assert abs(mask[:, :750].float().mean() - mask[:, 750:].float().mean()) < 3e-3
+    drop = Dropout(0.3)
+    x = torch.randn(200, 30, requires_grad=True)
+    torch.manual_seed(7)
+    y = drop(x)
+    torch.manual_seed(7)
+    again = drop(x)
+    assert torch.equal(y, again)  # a function of the seed
+    kept = y != 0
+    assert torch.allclose(y[kept], x[kept] / 0.7)
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    assert torch.allclose(grad, kept.float() / 0.7)
+    drop.eval()
+    assert drop(x) is x

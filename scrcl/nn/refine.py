@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .dropout import Dropout
 from .gcn import GCNLayer
 
 
@@ -40,7 +41,7 @@ class Refinement(nn.Module):
         super().__init__()
         self.projector = nn.Linear(hid_dim, n_genes)
         self.gene_encoder = GeneEncoder(n_cells, out_dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, h1: Tensor, h2: Tensor, xt: Tensor, gene_adj: Tensor,
                 x: Optional[Tensor] = None, fused: bool = True) -> tuple[Tensor, Tensor]:

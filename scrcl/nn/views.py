@@ -6,6 +6,7 @@ from typing import Optional
 
 from torch import Tensor, nn
 
+from .dropout import Dropout
 from .gcn import GCNLayer
 from .sparse import linear, propagate
 
@@ -42,7 +43,7 @@ class GCNView(nn.Module):
         super().__init__()
         self.conv1 = GCNLayer(in_dim, hid_dim)
         self.conv2 = GCNLayer(hid_dim, hid_dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.lin = nn.Linear(hid_dim, hid_dim)
 
     def forward(self, x: Tensor, adj_norm: Tensor, x_t: Optional[Tensor] = None,
