@@ -44,7 +44,12 @@ def most_stable_partition(partitions: Sequence[np.ndarray], reach: int = 2) -> i
     return int(np.flatnonzero(score >= score.max() - 1e-12)[-1])
 
 
-def silhouette(embedding: np.ndarray, labels: np.ndarray, sample: int = 3000) -> float:
+#: cells the silhouette of label-free selection is computed on (memory O(sample^2))
+SILHOUETTE_SAMPLE = 3000
+
+
+def silhouette(embedding: np.ndarray, labels: np.ndarray,
+               sample: int = SILHOUETTE_SAMPLE) -> float:
     """Cosine silhouette of a partition on its embedding (N, d), on a fixed sample of at
     most ``sample`` cells (memory O(sample^2), whatever N). -1 for a single cluster."""
     n = embedding.shape[0]

@@ -19,7 +19,6 @@ Data-size-dependent settings and their limits:
 """
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Collection, Optional
 
@@ -97,11 +96,10 @@ def given_fields(args, names: Collection[str]) -> set[str]:
 
 def size_record(size: DataSize, cfg: ScrclConfig) -> dict:
     """The data-size-dependent values of a run, for metrics.json."""
-    from ..clustering.selection import silhouette
+    from ..clustering.selection import SILHOUETTE_SAMPLE
 
-    sample = inspect.signature(silhouette).parameters["sample"].default
     genes = min(cfg.hvg, size.n_genes)
     return {"n_cells_kept": size.n_cells, "n_genes_available": size.n_genes,
-            "silhouette_sample": int(min(sample, size.n_cells)),
+            "silhouette_sample": int(min(SILHOUETTE_SAMPLE, size.n_cells)),
             "pca_components": pca_components((size.n_cells, genes))}
 
