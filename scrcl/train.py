@@ -112,13 +112,19 @@ class Inputs:
             smoothed = graphs.smooth(x, data.cell_adj, steps + conv_hop)
             return ViewInput(_to_tensor(smoothed, device), conv_hop_applied=conv_hop)
 
-        x1 = data.x1
+        view1 = view(data.tms[0])
+        if view1.x.layout == torch.strided:  # X1 = S^t1 X is there already: its transpose
+            gene_x, gene_x_t = view1.x.T, None  # as a view, no second (N, G) copy
+        else:
+            x1 = data.x1
+            gene_x = _to_tensor(x1.T.tocsr() if sp.issparse(x1) else np.ascontiguousarray(x1.T),
+                                device)
+            gene_x_t = _to_tensor(x1, device) if sp.issparse(x1) else None
         return cls(
-            view1=view(data.tms[0]),
+            view1=view1,
             view2=view(data.tms[1], conv_hop=True),
-            gene_x=_to_tensor(x1.T.tocsr() if sp.issparse(x1) else np.ascontiguousarray(x1.T),
-                              device),
-            gene_x_t=_to_tensor(x1, device) if sp.issparse(x1) else None,
+            gene_x=gene_x,
+            gene_x_t=gene_x_t,
             cell_adj=_sparse_tensor(graphs.normalized_adjacency(data.cell_adj), device),
             gene_adj=_sparse_tensor(graphs.normalized_adjacency(data.gene_adj), device),
             loss_adj=_sparse_tensor(data.cell_adj, device),
