@@ -130,6 +130,18 @@ def first(runs: list[dict], field: str) -> str:
 # ----------------------------------------------------------------------------- blocks
 
 
+def consensus(res: Results) -> str:
+    """One partition from the seeds' label-free partitions, beside the seeds themselves."""
+    rows = []
+    for ds in [d for suite in ("sc", "st") for d in res.datasets(suite, [])]:
+        for e in res.get("consensus", ds, "scrcl-consensus", "final"):
+            rows.append([ds, len(e["member_seeds"]), mean_std(e["member_ari"]),
+                         f"{e['ari']:.3f}", f"{e['nmi']:.3f}", e["precision"],
+                         e.get("features") or DASH])
+    return table(["data set", "seeds", "ARI of the seeds (mean ± std)", "consensus ARI",
+                  "consensus NMI", "precision", "features"], rows)
+
+
 def variants(res: Results) -> str:
     """scrcl with changed settings (``--precision``, ``--set``) beside the defaults, data set
     by data set and seed for seed: the precision parity and the feature-input tables.
@@ -339,6 +351,7 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     "sc-accuracy": sc_accuracy, "sc-summary": sc_summary, "st-accuracy": st_table("ari"),
     "st-nmi": st_table("nmi"), "st-summary": st_summary, "speed": speed, "costs": costs,
     "k-estimation": k_estimation, "machines": machines, "variants": variants,
+    "consensus": consensus,
 }
 
 

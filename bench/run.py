@@ -50,7 +50,7 @@ sys.path[:0] = [p for p in (str(BENCH), str(BENCH.parent)) if p not in sys.path]
 import _data  # noqa: E402
 import _env  # noqa: E402
 from _results import (RESULTS_DIR, Key, input_hash, is_current, iter_entries,  # noqa: E402
-                      write_entry)
+                      read_entry, write_entry)
 
 #: raise when a code change alters results: every stored entry is then recomputed
 RESULTS_VERSION = 2  # 2: fast CPU dropout mask (scrcl.nn.dropout)
@@ -72,6 +72,8 @@ SUITES = {
            "methods": ("scrcl", "scrcl-gmm", "pca_kmeans", "smooth_kmeans", "gmm")},
     "speed": {"datasets": SPEED_DATASETS, "methods": ("scrcl",)},
     "k": {"datasets": _data.SC_DATASETS + _data.ST_DATASETS, "methods": ("leiden_k",)},
+    "consensus": {"datasets": _data.SC_DATASETS + _data.ST_DATASETS,
+                  "methods": ("scrcl-consensus",)},
 }
 BASELINES = {"sc": ("pca_kmeans", "leiden"), "st": ("pca_kmeans", "smooth_kmeans", "gmm")}
 
@@ -223,6 +225,8 @@ def hash_inputs(ctx: Context, unit: Unit, key: Key) -> dict:
         from _methods import PARAMS
 
         return {**base, "params": PARAMS[unit.spec.kind]}
+    if unit.kind == "consensus":
+        return {**base, "members": sorted(e["input_hash"] for e in consensus_members(ctx, unit))}
     cfg = ctx.config(unit.spec)
     device = ctx.args.device
     untrained = {**hashed_config(cfg, unit.spec), "epochs": 0,  # what no training reads
@@ -258,6 +262,9 @@ def plan(ctx: Context) -> list[Unit]:
         units += [Unit("speed", s, seed, [Key(suite, s.name, "scrcl", SPEED_PROTOCOL, seed,
                                               variant)])
                   for seed in seeds for s in specs]
+    elif suite == "consensus":
+        units += [Unit("consensus", s, 0, [Key(suite, s.name, "scrcl-consensus", "final", 0,
+                                               variant)]) for s in specs]
     elif suite == "k":
         units += [Unit("k", s, seed, [Key(suite, s.name, "leiden_k", "final", seed, variant)])
                   for seed in seeds for s in specs]
@@ -564,7 +571,48 @@ def run_k(ctx: Context, unit: Unit, pending: list[Key]) -> None:
 
 # ----------------------------------------------------------------------------- main
 
-RUNNERS = {"scrcl": run_scrcl, "baseline": run_baseline, "speed": run_speed, "k": run_k}
+# ----------------------------------------------------------------------------- consensus
+
+
+def consensus_members(ctx: Context, unit: Unit) -> list[dict]:
+    """The stored label-free scrcl partitions (k-means, 'final', this variant, current
+    results version) of the data set that keep their labels: one per seed."""
+    key = Key(unit.spec.kind, unit.spec.name, "scrcl", "final", 0, ctx.variant)
+    folder = ctx.args.results / key.suite / key.dataset / key.folder / "final"
+    return [e for e in (read_entry(p) for p in sorted(folder.glob("seed*.json")))
+            if e and e.get("labels") and e.get("results_version") == RESULTS_VERSION]
+
+
+def run_consensus(ctx: Context, unit: Unit, pending: list[Key]) -> None:
+    """The consensus of the seeds' label-free partitions (scrcl.clustering.consensus),
+    scored: what one partition from a default run's five models would give."""
+    import numpy as np
+
+    from scrcl.clustering.consensus import consensus_partition
+    from scrcl.data.preprocess import as_csr, filter_empty
+
+    members = consensus_members(ctx, unit)
+    if len(members) < 2:
+        print(f"[consensus] {unit.spec.name}: {len(members)} stored partition(s) with labels; "
+              f"needs 2 or more")
+        return
+    adata, label_key = _data.read(unit.spec)
+    truth = np.asarray(adata.obs[label_key].astype(str))
+    if unit.spec.kind == "sc":  # the cells the preparation kept, in its order
+        truth = truth[filter_empty(as_csr(adata.X))[0]]
+    k = members[0]["n_clusters"]
+    start = time.perf_counter()
+    labels = consensus_partition([np.asarray(e["labels"]) for e in members], k, seed=0)
+    store(ctx, unit, pending[0], {
+        "epochs": members[0]["epochs"], "n_clusters": k, "n_cells": int(truth.size),
+        **scores_fields(truth, labels), "epoch_used": None, "s_per_epoch": None,
+        "wall_s": time.perf_counter() - start, "precision": members[0]["precision"],
+        "features": members[0].get("features"), "member_seeds": [e["seed"] for e in members],
+        "member_ari": [e["ari"] for e in members], "labels": labels.astype(int).tolist()})
+
+
+RUNNERS = {"scrcl": run_scrcl, "baseline": run_baseline, "speed": run_speed, "k": run_k,
+           "consensus": run_consensus}
 
 
 def execute(argv: Optional[list[str]] = None) -> dict:

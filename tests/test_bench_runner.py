@@ -149,3 +149,20 @@ def test_report_renders_blocks_and_check_finds_stale_ones(bench, first_run, tmp_
     assert report.main(args + ["--check"]) == 1
     assert doc.read_text() == text
     assert report.main(args) == 0 and doc.read_text() != text
+
+
+def test_consensus_of_the_stored_partitions(bench, first_run, tmp_path):
+    run, report = bench
+    root = tmp_path / "results"
+    shutil.copytree(first_run[0], root)
+    args = ["consensus", "--datasets", "demo", "--epochs", "3", "--set", "hid_dim=16",
+            "--results", str(root)]
+    assert run.execute(args)["computed"] == 1
+    entry = json.loads((root / f"consensus/demo/scrcl-consensus__epochs-3__hid_dim-16/final"
+                                f"/seed0.json").read_text())
+    members = [json.loads((root / f"sc/demo/{FOLDER}/final/seed{s}.json").read_text())
+               for s in (1, 2)]
+    assert entry["member_seeds"] == [1, 2]
+    assert entry["member_ari"] == [m["ari"] for m in members]
+    assert len(entry["labels"]) == len(members[0]["labels"]) and -1 <= entry["ari"] <= 1
+    assert run.execute(args)["up_to_date"] == 1  # same members: nothing to do

@@ -120,3 +120,31 @@ def test_metrics_agree_with_the_benchmarks_independent_implementation():
         assert ours["nmi"] == pytest.approx(theirs["NMI"])
         assert ours["ari"] == pytest.approx(theirs["ARI"])
         assert ours["f1"] == pytest.approx(theirs["F1"])
+
+
+def test_indicator_matrix_gives_the_co_association_matrix():
+    from scrcl.clustering.consensus import indicator_matrix
+
+    parts = [np.array([0, 0, 1, 1, 2]), np.array([5, 5, 5, 7, 7]), np.array([1, 0, 1, 0, 1])]
+    h = indicator_matrix(parts).toarray()
+    assert h.shape == (5, 3 + 2 + 2) and (h.sum(1) == 3).all()
+    dense = np.array([[np.mean([p[i] == p[j] for p in parts]) for j in range(5)]
+                      for i in range(5)])
+    np.testing.assert_allclose(h @ h.T / 3, dense)
+
+
+def test_consensus_takes_the_majority_of_the_partitions():
+    from scrcl.clustering.consensus import consensus_partition
+
+    truth = np.repeat([0, 1, 2], 20)
+    rng = np.random.default_rng(0)
+    parts = []
+    for s in range(5):  # each partition relabelled and with 4 cells moved at random
+        p = (truth + s) % 3
+        moved = rng.choice(truth.size, 4, replace=False)
+        p[moved] = rng.integers(0, 3, 4)
+        parts.append(p)
+    assert all(metrics.ari(truth, p) < 1 for p in parts)
+    assert metrics.ari(truth, consensus_partition(parts, 3)) == 1.0
+    with pytest.raises(ValueError):
+        consensus_partition([np.zeros(3), np.zeros(4)], 2)
