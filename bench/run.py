@@ -350,14 +350,31 @@ def dataset_inputs(ctx: Context, spec: _data.DatasetSpec, build: Callable[[], An
 
 
 def train_protocols(ctx: Context, inputs: _data.ScrclInputs, cfg, seed: int,
-                    methods: list[str], protocols: list[str]) -> dict:
+                    methods: list[str], protocols: list[str],
+                    trace: Optional[dict] = None) -> dict:
+    """One training run serving every method and protocol. ``trace``: filled with
+    {method: [[epoch, ARI, NMI, silhouette or None], ...]} of every clustered epoch (the
+    silhouette on the label-free selection's candidate epochs), for later studies of
+    label-free selection rules; the scores never reach the method."""
+    from scrcl.clustering.selection import candidate_epochs, silhouette
+    from scrcl.metrics import evaluate
     from scrcl.pipeline import run_protocols
+
+    candidates = set(candidate_epochs(cfg.epochs, cfg.select_stride))
+
+    def record(_seed, method, epoch, labels, emb) -> None:
+        scores = evaluate(inputs.truth, labels)
+        sil = silhouette(emb, labels) if epoch in candidates else None
+        trace.setdefault(method, []).append(
+            [epoch, round(scores["ari"], 4), round(scores["nmi"], 4),
+             None if sil is None else round(sil, 4)])
 
     return run_protocols(inputs.prepared, cfg, inputs.n_clusters, [seed],
                          protocols=tuple(protocols), truth=inputs.truth,
                          device=ctx.args.device, progress=False,
                          clusterers={m: inputs.clusterers[m] for m in methods},
-                         postprocess=inputs.postprocess, oracle_metric=inputs.oracle_metric)
+                         postprocess=inputs.postprocess, oracle_metric=inputs.oracle_metric,
+                         epoch_hook=record if trace is not None else None)
 
 
 def scrcl_inputs(ctx: Context, unit: Unit, cfg) -> _data.ScrclInputs:
@@ -373,7 +390,8 @@ def run_scrcl(ctx: Context, unit: Unit, pending: list[Key]) -> None:
         return
     inputs = scrcl_inputs(ctx, unit, cfg)
     _env.reset_peak_memory()
-    results = train_protocols(ctx, inputs, cfg, unit.seed, methods, protocols)
+    trace: dict = {}
+    results = train_protocols(ctx, inputs, cfg, unit.seed, methods, protocols, trace)
     memory = _env.peak_memory()
     for key in pending:
         result = results[key.method][key.protocol]
@@ -388,7 +406,8 @@ def run_scrcl(ctx: Context, unit: Unit, pending: list[Key]) -> None:
             "features": inputs.prepared.input_kind, "config": cfg.to_dict(),
             # the partition itself (cells in prepared order), for label-free studies of
             # the seeds together (consensus) without training again
-            "labels": run.labels.astype(int).tolist()})
+            "labels": run.labels.astype(int).tolist(),
+            "trace": trace.get(key.method) if key.protocol == "final" else None})
 
 
 def probe_s_per_epoch(ctx: Context, inputs: _data.ScrclInputs, cfg, seed: int,

@@ -31,6 +31,8 @@ Protocol = Literal["final", "oracle"]
 ClusterFn = Callable[[torch.Tensor, int, int], np.ndarray]
 #: labels (N,) -> labels (N,), e.g. spatial refinement
 PostprocessFn = Callable[[np.ndarray], np.ndarray]
+#: seed, clusterer name, epoch, labels (N,), embedding (N, 2C) -> None
+EpochHook = Callable[[int, str, int, np.ndarray, np.ndarray], None]
 
 METRICS = ("acc", "nmi", "ari", "f1")
 
@@ -159,7 +161,8 @@ def run_protocols(data: PreparedData, cfg: ScrclConfig, n_clusters: int,
                   postprocess: Optional[PostprocessFn] = None, oracle_metric: str = "nmi",
                   eval_every: int = 1, checkpoint: Optional[CheckpointPlan] = None,
                   distributed: Optional[DistContext] = None,
-                  clusterers: Optional[Mapping[str, Optional[ClusterFn]]] = None) -> dict:
+                  clusterers: Optional[Mapping[str, Optional[ClusterFn]]] = None,
+                  epoch_hook: Optional[EpochHook] = None) -> dict:
     """:func:`run_seeds` for several protocols (and clusterers) from the same training runs.
 
     An epoch wanted by both protocols is clustered once; the clustering of an epoch does not
@@ -168,6 +171,8 @@ def run_protocols(data: PreparedData, cfg: ScrclConfig, n_clusters: int,
     the one a run of that protocol alone gives. Returns {protocol: RunResult}; with
     ``clusterers`` ({name: cluster_fn or None for k-means}, instead of ``cluster_fn``),
     {name: {protocol: RunResult}}, every clusterer applied to the same trained models.
+    ``epoch_hook(seed, clusterer name, epoch, labels, embedding)`` sees every clustering
+    made (for benchmark traces; it changes nothing).
     """
     if "oracle" in protocols and truth is None:
         raise ValueError("the oracle protocol needs true labels")
@@ -196,6 +201,8 @@ def run_protocols(data: PreparedData, cfg: ScrclConfig, n_clusters: int,
                 labels = finish(fn(emb_t, n_clusters, seed))
                 for choice in wanting:
                     choice.observe(epoch, labels, emb)
+                if epoch_hook is not None:
+                    epoch_hook(seed, m, epoch, labels, emb)
 
         every = eval_every if "oracle" in protocols else cfg.select_stride
         trained = train(inputs, cfg, out_dim, seed, on_epoch=on_epoch, eval_every=every,

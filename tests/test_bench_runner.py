@@ -67,6 +67,10 @@ def test_entries_are_stored_with_their_fields(first_run):
         assert entry["device"] == "cpu" and entry["threads"] == 1
         assert entry["machine"]["cores"] >= 1 and entry["versions"]["torch"]
         assert len(entry["input_hash"]) == 64
+    # the label-free entry keeps a trace of every clustered epoch (for selection studies)
+    assert [t[0] for t in final["trace"]] == [1, 2, 3] and oracle["trace"] is None
+    assert final["trace"][-1][3] is not None  # the last epoch is a candidate: silhouette
+    assert final["trace"][final["epoch_used"] - 1][1] == round(final["ari"], 4)
     # the oracle picks the best NMI among all epochs, so it is at least the final's
     assert oracle["nmi"] >= final["nmi"] - 1e-12
     # one training run serves both protocols: the hash does not depend on the protocol
