@@ -133,7 +133,7 @@ def first(runs: list[dict], field: str) -> str:
 def consensus(res: Results) -> str:
     """One partition from the seeds' label-free partitions, beside the seeds themselves."""
     rows = []
-    for ds in [d for suite in ("sc", "st") for d in res.datasets(suite, [])]:
+    for ds in res.datasets("consensus", []):
         for e in res.get("consensus", ds, "scrcl-consensus", "final"):
             rows.append([ds, len(e["member_seeds"]), mean_std(e["member_ari"]),
                          f"{e['ari']:.3f}", f"{e['nmi']:.3f}", e["precision"],
@@ -288,7 +288,7 @@ def costs(res: Results) -> str:
             rows.append(cost_row(res, suite, ds, "scrcl (training + clustering)", runs))
     others: dict[tuple, list[dict]] = defaultdict(list)
     for (suite, ds, method, _), runs in res.groups.items():
-        if method not in ("scrcl", "scrcl-gmm") and suite != "speed":
+        if method not in ("scrcl", "scrcl-gmm") and suite not in ("speed", "consensus"):
             others[suite, method] += runs
     for (suite, method), runs in sorted(others.items()):
         n_sets = len({e["dataset"] for e in runs})

@@ -51,10 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_model_options(p)
     p.add_argument_group("scRNA-seq input").add_argument(
         "--features", choices=FEATURES, default=None,
-        help="what the network is fed: 'counts' (raw counts of the selected genes, as "
-             "published), 'lognorm' (their log-normalised values) or 'auto' (default): "
+        help="what the network is fed: 'counts' (default: raw counts of the selected "
+             "genes, as published), 'lognorm' (their log-normalised values) or 'auto': "
              "lognorm where the counts look like read counts (under 30%% of the nonzero "
-             "counts equal 1), counts where they look like UMI counts")
+             "counts equal 1), counts where they look like UMI counts. On the read-count "
+             "stand-in lognorm scored lower than counts (BENCHMARKS.md)")
     return p
 
 
