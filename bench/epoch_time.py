@@ -25,7 +25,7 @@ from scrcl.config import default_config, get_preset  # noqa: E402
 from scrcl.data.preprocess import prepare_sc_with  # noqa: E402
 from scrcl.precision import (COMPILE_ENV, PRECISIONS, resolve_compile,  # noqa: E402
                              resolve_precision, set_threads)
-from scrcl.train import Inputs, train  # noqa: E402
+from scrcl.train import Inputs, train, use_chunked_loss  # noqa: E402
 
 
 def main() -> int:
@@ -53,7 +53,8 @@ def main() -> int:
     device = torch.device("cpu")
     inputs = Inputs.from_prepared(prep, device)
     # compile the losses as a full run would (the short timing runs would not by themselves)
-    compiled = resolve_compile(inputs.n_cells, cfg.hid_dim, cfg.epochs)
+    chunked = use_chunked_loss(inputs.n_cells, cfg.hid_dim)
+    compiled = resolve_compile(inputs.n_cells, cfg.hid_dim, cfg.epochs) and not chunked
     os.environ[COMPILE_ENV] = "yes" if compiled else "no"
     cfg = cfg.replace(precision=args.precision)
     train(inputs, cfg.replace(epochs=2), cfg.out_dim or k, 5, progress=False)  # + compile
@@ -62,7 +63,7 @@ def main() -> int:
     per_epoch = (time.perf_counter() - t) / args.epochs
     print(f"{Path(args.dataset).stem}: {prep.n_cells} cells x {prep.n_genes} features, "
           f"{threads} threads, {resolve_precision(cfg.precision, device)}"
-          f"{', compiled losses' if compiled else ''}: "
+          f"{', chunked loss' if chunked else ', compiled losses' if compiled else ''}: "
           f"{per_epoch:.3f} s per epoch "
           f"({per_epoch * 500:.0f} s per 500-epoch seed), peak RSS "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB, "

@@ -7,6 +7,7 @@ checkpoints (``scrcl.checkpoint``) and data-parallel training (``scrcl.distribut
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 import warnings
@@ -26,7 +27,8 @@ from .data.preprocess import PreparedData
 from .distributed import DistContext, shard_loss, wrap
 from .errors import ScrclInputError
 from . import graphs
-from .losses import scrcl_loss
+from .chunked_loss import chunked_alignment_loss
+from .losses import cvc_loss, scrcl_loss
 from .nn import ScrclModule, ViewInput
 from .precision import autocast, resolve_compile, resolve_precision
 
@@ -75,6 +77,21 @@ def _sparse_tensor(adj: sp.spmatrix, device: torch.device) -> Tensor:
 
 #: X (N, G) with at most this many entries is given to the views dense (1 GiB in float32)
 DENSE_INPUT_LIMIT = 1 << 28
+#: from this many (N, H) activation entries on (N >= 11,185 at H = 1,500), training takes
+#: L_EDA + L_NCA in row chunks (``scrcl.chunked_loss``): the same value to float rounding,
+#: about 60 KB less memory per cell at H = 1,500. Every stored benchmark lies below it.
+CHUNKED_LOSS_MIN = 1 << 24
+
+
+def use_chunked_loss(n_cells: int, hid_dim: int, distributed: bool = False) -> bool:
+    """Whether :func:`train` takes the chunked loss (env ``SCRCL_CHUNKED_LOSS=yes|no``
+    overrides the size rule; data-parallel training keeps its per-cell loss)."""
+    if distributed:
+        return False
+    env = os.environ.get("SCRCL_CHUNKED_LOSS", "auto").lower()
+    if env in ("yes", "no"):
+        return env == "yes"
+    return n_cells * hid_dim >= CHUNKED_LOSS_MIN
 
 
 @dataclass
@@ -142,9 +159,9 @@ class Inputs:
     def device(self) -> torch.device:
         return self.gene_x.device
 
-    def forward(self, model: ScrclModule) -> dict[str, Tensor]:
+    def forward(self, model: ScrclModule, normalized: bool = True) -> dict[str, Tensor]:
         return model(self.view1, self.view2, self.cell_adj, self.gene_x, self.gene_adj,
-                     self.gene_x_t)
+                     self.gene_x_t, normalized)
 
 
 @dataclass
@@ -194,7 +211,8 @@ def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
     if checkpoint is not None and checkpoint.resume:
         _restore(checkpoint.path(seed), ident, model, opt, result, cfg.epochs, inputs.device)
     net = model if distributed is None else wrap(model, inputs.device)
-    objective = _objective(cfg, inputs)
+    chunked = use_chunked_loss(inputs.n_cells, cfg.hid_dim, distributed is not None)
+    objective = _chunked_objective if chunked else _objective(cfg, inputs)
     saves = checkpoint is not None and (distributed is None or distributed.is_main)
     start = time.perf_counter()
     bar = tqdm(range(result.start_epoch + 1, cfg.epochs + 1), desc=desc,
@@ -204,9 +222,10 @@ def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
         tick = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         with autocast(precision, inputs.device):
-            out = inputs.forward(net)
+            out = inputs.forward(net, normalized=not chunked)
         if distributed is None:
-            loss = objective(out["e1"], out["e2"], out["z1"], out["z2"], inputs.loss_adj,
+            first = (out["h1"], out["h2"]) if chunked else (out["e1"], out["e2"])
+            loss = objective(*first, out["z1"], out["z2"], inputs.loss_adj,
                              cfg.temperature, cfg.lambda1, cfg.lambda2)
             value = loss.detach()
         else:
@@ -250,6 +269,14 @@ def _objective(cfg: ScrclConfig, inputs: Inputs) -> Callable[..., Tensor]:
             return scrcl_loss(*args)
 
     return objective
+
+
+def _chunked_objective(h1: Tensor, h2: Tensor, z1: Tensor, z2: Tensor, adj: Tensor,
+                       temperature: float, lambda1: float, lambda2: float) -> Tensor:
+    """The training loss from the unnormalised h1, h2 (N, H): L_EDA + lambda1 L_NCA in row
+    chunks (``scrcl.chunked_loss``), lambda2 L_CVC as usual (it is (N, C), small)."""
+    return (chunked_alignment_loss(h1, h2, adj, temperature, lambda1)
+            + lambda2 * cvc_loss(z1, z2, adj))
 
 
 def _restore(path, ident: dict, model: ScrclModule, opt: torch.optim.Optimizer,

@@ -32,7 +32,8 @@ class ScrclModule(nn.Module):
     forward(view1, view2: ViewInput; cell_adj (N, N) normalised sparse S; gene_x (G, N) the
     gene encoder's input X1^T (gene_x_t its transpose when sparse); gene_adj (G, G)
     normalised sparse) returns {'h1', 'h2': (N, H); 'e1', 'e2': (N, H) unit rows;
-    'z1', 'z2': (N, C) unit rows}, all in the weights' dtype. Under bfloat16 autocast
+    'z1', 'z2': (N, C) unit rows}, all in the weights' dtype ('e1', 'e2' left out when
+    ``normalized`` is False). Under bfloat16 autocast
     (``scrcl.precision``) the views' dense layers run in bfloat16; the refinement module
     and everything after the views stay float32.
     """
@@ -45,12 +46,15 @@ class ScrclModule(nn.Module):
         self.refine = Refinement(hid_dim, n_genes, n_cells, out_dim, dropout)
 
     def forward(self, view1: ViewInput, view2: ViewInput, cell_adj: Tensor, gene_x: Tensor,
-                gene_adj: Tensor, gene_x_t: Optional[Tensor] = None) -> dict[str, Tensor]:
+                gene_adj: Tensor, gene_x_t: Optional[Tensor] = None,
+                normalized: bool = True) -> dict[str, Tensor]:
         dtype = self.refine.projector.weight.dtype  # the weights' (float32 under bf16)
         h1 = self.mlp_view(view1.x, view1.x_t, cell_adj, view1.steps).to(dtype)
         h2 = self.gcn_view(view2.x, cell_adj, view2.x_t,
                            view2.steps + (0 if view2.conv_hop_applied else 1)).to(dtype)
         with torch.autocast(h1.device.type, enabled=False):  # small: float32 under bf16
             z1, z2 = self.refine(h1, h2, gene_x, gene_adj, gene_x_t)
-        return {"h1": h1, "h2": h2, "e1": F.normalize(h1, dim=1), "e2": F.normalize(h2, dim=1),
-                "z1": z1, "z2": z2}
+        out = {"h1": h1, "h2": h2, "z1": z1, "z2": z2}
+        if normalized:  # training with the chunked loss normalises inside it, chunk by chunk
+            out.update(e1=F.normalize(h1, dim=1), e2=F.normalize(h2, dim=1))
+        return out
