@@ -177,13 +177,13 @@ def run_protocols(data: PreparedData, cfg: ScrclConfig, n_clusters: int,
     if "oracle" in protocols and truth is None:
         raise ValueError("the oracle protocol needs true labels")
     dev = resolve_device(device)
-    inputs = Inputs.from_prepared(data, dev)
+    precision = resolve_precision(cfg.precision, dev)
+    inputs = Inputs.from_prepared(data, dev, precision=precision)
     out_dim = cfg.out_dim or n_clusters
     named = dict(clusterers) if clusterers is not None else {"": cluster_fn}
     fns = {m: fn or kmeans_clusterer(cfg.kmeans_n_init) for m, fn in named.items()}
     finish = postprocess or (lambda labels: labels)
     runs: dict[tuple[str, str], list[SeedRun]] = {(m, p): [] for m in fns for p in protocols}
-    precision = resolve_precision(cfg.precision, dev)
     for seed in seeds:
         start = time.perf_counter()
         choices = {(m, p): (_OracleChoice(truth, oracle_metric, eval_every, cfg.epochs)

@@ -108,12 +108,16 @@ class Inputs:
 
     @classmethod
     def from_prepared(cls, data: PreparedData, device: torch.device,
-                      dense: Optional[bool] = None) -> "Inputs":
+                      dense: Optional[bool] = None, precision: str = "fp32") -> "Inputs":
         """The tensors of ``data`` on ``device``. ``dense``: give the views their inputs as
         dense S^t X, computed once (None: whenever X has at most DENSE_INPUT_LIMIT entries);
         else sparse counts stay sparse and the smoothing runs inside the model, S^t (X W),
         each epoch. The two give the same values; dense is faster (no propagation of
-        (N, H) activations, and bf16 products), sparse needs less memory."""
+        (N, H) activations, and bf16 products), sparse needs less memory.
+        ``precision`` (resolved, ``scrcl.precision``): with 'bf16' the dense view inputs are
+        stored in bfloat16, the values bf16 autocast would give the dense layers each epoch
+        (no per-epoch cast, half the memory); the gene encoder keeps X1 in float32. Such
+        inputs serve only bf16 training and embedding."""
         x = data.features
         if dense is None:
             dense = x.shape[0] * x.shape[1] <= DENSE_INPUT_LIMIT
@@ -129,23 +133,39 @@ class Inputs:
             smoothed = graphs.smooth(x, data.cell_adj, steps + conv_hop)
             return ViewInput(_to_tensor(smoothed, device), conv_hop_applied=conv_hop)
 
+        half = precision == "bf16" and sparse_x is None
         view1 = view(data.tms[0])
         if view1.x.layout == torch.strided:  # X1 = S^t1 X is there already: its transpose
             gene_x, gene_x_t = view1.x.T, None  # as a view, no second (N, G) copy
+            if half:
+                view1 = view1._replace(x=view1.x.to(torch.bfloat16))
         else:
             x1 = data.x1
             gene_x = _to_tensor(x1.T.tocsr() if sp.issparse(x1) else np.ascontiguousarray(x1.T),
                                 device)
             gene_x_t = _to_tensor(x1, device) if sp.issparse(x1) else None
+        view2 = view(data.tms[1], conv_hop=True)
+        if half:
+            view2 = view2._replace(x=view2.x.to(torch.bfloat16))
         return cls(
             view1=view1,
-            view2=view(data.tms[1], conv_hop=True),
+            view2=view2,
             gene_x=gene_x,
             gene_x_t=gene_x_t,
             cell_adj=_sparse_tensor(graphs.normalized_adjacency(data.cell_adj), device),
             gene_adj=_sparse_tensor(graphs.normalized_adjacency(data.gene_adj), device),
             loss_adj=_sparse_tensor(data.cell_adj, device),
         )
+
+    @property
+    def input_dtype(self) -> torch.dtype:
+        """The dtype of the views' inputs (bfloat16 for inputs made for bf16 only)."""
+        return self.view2.x.dtype
+
+    def check_precision(self, precision: str) -> None:
+        if self.input_dtype == torch.bfloat16 and precision != "bf16":
+            raise ValueError(f"these inputs were made for bf16 (bfloat16 view inputs); "
+                             f"make them with precision={precision!r} for {precision}")
 
     @property
     def n_cells(self) -> int:
@@ -175,6 +195,7 @@ class TrainResult:
 
 def embed(model: ScrclModule, inputs: Inputs, precision: str = "fp32") -> dict[str, Tensor]:
     """Eval-mode forward pass (no dropout, no gradient) in a resolved ``precision``."""
+    inputs.check_precision(precision)
     was_training = model.training
     model.eval()
     with torch.no_grad(), autocast(precision, inputs.device):
@@ -202,6 +223,7 @@ def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
     """
     set_seed(seed)
     precision = resolve_precision(cfg.precision, inputs.device)
+    inputs.check_precision(precision)
     model = ScrclModule(inputs.n_cells, inputs.n_genes, cfg.hid_dim, out_dim,
                         cfg.dropout).to(inputs.device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
@@ -223,14 +245,15 @@ def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
         opt.zero_grad(set_to_none=True)
         with autocast(precision, inputs.device):
             out = inputs.forward(net, normalized=not chunked)
+        first = (out["h1"], out["h2"]) if chunked else (out["e1"], out["e2"])
         if distributed is None:
-            first = (out["h1"], out["h2"]) if chunked else (out["e1"], out["e2"])
             loss = objective(*first, out["z1"], out["z2"], inputs.loss_adj,
                              cfg.temperature, cfg.lambda1, cfg.lambda2)
             value = loss.detach()
         else:
             loss, value = shard_loss(out, inputs.loss_adj, cfg.temperature, cfg.lambda1,
                                      cfg.lambda2, distributed)
+        del out, first  # what the backward pass needs, it has saved; the rest goes now
         if not torch.isfinite(value):
             raise FloatingPointError(f"loss became {float(value)} at epoch {epoch}; "
                                      f"lower --lr or --temperature")

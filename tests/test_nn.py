@@ -134,3 +134,28 @@ def test_fast_dropout_rate_scale_gradient_and_seed():
     assert torch.allclose(grad, kept.float() / 0.7)
     drop.eval()
     assert drop(x) is x
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("slope", [0.0, 0.01])
+def test_fused_bias_activation_is_bit_identical_to_the_plain_operations(dtype, slope):
+    """Values, input gradient (in the input's dtype) and bias gradient, bit for bit."""
+    from scrcl.nn.activations import bias_leaky_relu
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(300, 40, generator=g).to(dtype)
+    x[0, :5] = 0  # exact zeros of x + b: the sign convention at 0
+    bias = torch.randn(40, generator=g)
+    bias[:5] = 0
+    upstream = torch.randn(300, 40, generator=g)
+    xs = [x.clone().requires_grad_() for _ in range(2)]
+    bs = [bias.clone().requires_grad_() for _ in range(2)]
+    y = xs[0] + bs[0]
+    plain = torch.relu(y) if slope == 0 else torch.nn.functional.leaky_relu(y, slope)
+    fused = bias_leaky_relu(xs[1], bs[1], slope)
+    assert torch.equal(plain, fused) and fused.dtype == torch.float32
+    (plain * upstream).sum().backward()
+    (fused * upstream).sum().backward()
+    assert xs[1].grad.dtype == dtype
+    assert torch.equal(xs[0].grad, xs[1].grad)
+    assert torch.equal(bs[0].grad, bs[1].grad)

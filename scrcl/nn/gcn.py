@@ -24,6 +24,8 @@ class GCNLayer(GCNConv):
         super().__init__(in_channels, out_channels, normalize=False, add_self_loops=False)
 
     def forward(self, x: Tensor, adj_norm: Tensor, x_t: Optional[Tensor] = None,  # type: ignore[override]
-                hops: int = 1) -> Tensor:
+                hops: int = 1, add_bias: bool = True) -> Tensor:
+        """``add_bias=False`` leaves the bias to the caller (who fuses it with the
+        activation: ``scrcl.nn.activations``)."""
         out = propagate(linear(x, self.lin.weight, None, x_t), adj_norm, hops)
-        return out + self.bias if self.bias is not None else out
+        return out + self.bias if self.bias is not None and add_bias else out

@@ -6,6 +6,7 @@ from typing import Optional
 
 from torch import Tensor, nn
 
+from .activations import bias_leaky_relu
 from .dropout import Dropout
 from .gcn import GCNLayer
 from .sparse import linear, propagate
@@ -26,7 +27,7 @@ class MLPView(nn.Module):
     def forward(self, x: Tensor, x_t: Optional[Tensor] = None, adj_norm: Optional[Tensor] = None,
                 steps: int = 0) -> Tensor:
         h = propagate(linear(x, self.lin.weight, None, x_t), adj_norm, steps)
-        return F.relu(h + self.lin.bias)
+        return bias_leaky_relu(h, self.lin.bias, 0.0)  # ReLU(h + b)
 
 
 class GCNView(nn.Module):
@@ -48,6 +49,7 @@ class GCNView(nn.Module):
 
     def forward(self, x: Tensor, adj_norm: Tensor, x_t: Optional[Tensor] = None,
                 hops: int = 1) -> Tensor:
-        h = F.leaky_relu(self.conv1(x, adj_norm, x_t, hops=hops))
-        h = F.leaky_relu(self.conv2(h, adj_norm))
+        h = bias_leaky_relu(self.conv1(x, adj_norm, x_t, hops=hops, add_bias=False),
+                            self.conv1.bias)
+        h = bias_leaky_relu(self.conv2(h, adj_norm, add_bias=False), self.conv2.bias)
         return F.leaky_relu(self.lin(self.dropout(h)))
