@@ -209,6 +209,8 @@ def hashed_config(cfg, spec) -> dict:
     that is the published input (raw counts, or a slice's processed features), so that
     entries stored before the option existed keep their hash."""
     config = cfg.to_dict()
+    if config.get("batch_size") is None:  # the default: full batches at these sizes
+        config.pop("batch_size", None)
     kind = _data.resolved_features(spec, config.pop("features"))
     if kind not in ("counts", "processed"):
         config["features"] = kind

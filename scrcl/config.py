@@ -46,6 +46,8 @@ class ScrclConfig:
     pca_threshold: int = 10_000  # build the cell graph on 50 PCs from this many cells on
     features: str = "counts"  # scRNA-seq input: 'counts' (published), 'lognorm' or 'auto'
     precision: str = "auto"  # dense layers: 'fp32', 'bf16', 'tf32' or 'auto' (scrcl.precision)
+    batch_size: Optional[int] = None  # cells per step: None full batch up to 20,000 cells and
+    # 10,000-cell mini-batches above, 0 always full batch (scrcl.minibatch)
     preset: Optional[str] = None  # name of the preset applied, if any
 
     def __post_init__(self) -> None:

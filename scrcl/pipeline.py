@@ -20,6 +20,7 @@ from .config import ScrclConfig
 from .data.preprocess import PreparedData
 from .distributed import DistContext
 from .metrics import evaluate
+from .minibatch import batch_plan
 from .clustering.selection import candidate_epochs, most_stable_partition, silhouette
 from .precision import resolve_precision
 from .train import Inputs, resolve_device, train
@@ -178,7 +179,13 @@ def run_protocols(data: PreparedData, cfg: ScrclConfig, n_clusters: int,
         raise ValueError("the oracle protocol needs true labels")
     dev = resolve_device(device)
     precision = resolve_precision(cfg.precision, dev)
-    inputs = Inputs.from_prepared(data, dev, precision=precision)
+    plan = batch_plan(data, cfg.batch_size)
+    if plan is not None:
+        log.info("mini-batches: %d batches of about %d cells a step, %.0f%% of the graph's "
+                 "edges inside a batch", plan.n_batches, -(-data.n_cells // plan.n_batches),
+                 100 * plan.edges_kept())
+    inputs = Inputs.from_prepared(data, dev, dense=True if plan is not None else None,
+                                  precision=precision)
     out_dim = cfg.out_dim or n_clusters
     named = dict(clusterers) if clusterers is not None else {"": cluster_fn}
     fns = {m: fn or kmeans_clusterer(cfg.kmeans_n_init) for m, fn in named.items()}
@@ -207,7 +214,7 @@ def run_protocols(data: PreparedData, cfg: ScrclConfig, n_clusters: int,
         every = eval_every if "oracle" in protocols else cfg.select_stride
         trained = train(inputs, cfg, out_dim, seed, on_epoch=on_epoch, eval_every=every,
                         progress=progress, desc=f"seed {seed}", checkpoint=checkpoint,
-                        distributed=distributed)
+                        distributed=distributed, batches=plan)
         wall = time.perf_counter() - start
         for (m, p), choice in choices.items():
             epoch, labels, emb, scores = choice.chosen()

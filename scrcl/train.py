@@ -29,6 +29,7 @@ from .errors import ScrclInputError
 from . import graphs
 from .chunked_loss import chunked_alignment_loss
 from .losses import cvc_loss, scrcl_loss
+from .minibatch import BatchPlan
 from .nn import ScrclModule, ViewInput
 from .precision import autocast, resolve_compile, resolve_precision
 
@@ -207,8 +208,10 @@ def embed(model: ScrclModule, inputs: Inputs, precision: str = "fp32") -> dict[s
 def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
           on_epoch: Optional[EpochCallback] = None, eval_every: int = 1,
           progress: bool = True, desc: str = "", checkpoint: Optional[CheckpointPlan] = None,
-          distributed: Optional[DistContext] = None) -> TrainResult:
-    """Train one model from ``seed`` for ``cfg.epochs`` full-batch epochs.
+          distributed: Optional[DistContext] = None,
+          batches: Optional[BatchPlan] = None) -> TrainResult:
+    """Train one model from ``seed`` for ``cfg.epochs`` epochs: full batches, or one step
+    per mini-batch of ``batches`` (``scrcl.minibatch``; evaluation stays full-graph).
 
     The dense layers run in ``cfg.precision`` (``scrcl.precision``: 'auto' picks bf16
     where the device computes it natively); weights, Adam's state and the losses are
@@ -233,25 +236,31 @@ def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
     if checkpoint is not None and checkpoint.resume:
         _restore(checkpoint.path(seed), ident, model, opt, result, cfg.epochs, inputs.device)
     net = model if distributed is None else wrap(model, inputs.device)
-    chunked = use_chunked_loss(inputs.n_cells, cfg.hid_dim, distributed is not None)
+    if batches is not None and distributed is not None:
+        raise ValueError("mini-batches and data-parallel training do not combine; "
+                         "use one of them")
+    step_cells = inputs.n_cells if batches is None else max(
+        idx.size for idx in batches.batches(1))
+    chunked = use_chunked_loss(step_cells, cfg.hid_dim, distributed is not None)
     objective = _chunked_objective if chunked else _objective(cfg, inputs)
     saves = checkpoint is not None and (distributed is None or distributed.is_main)
     start = time.perf_counter()
     bar = tqdm(range(result.start_epoch + 1, cfg.epochs + 1), desc=desc,
                disable=not progress, leave=False, dynamic_ncols=True)
     model.train()
-    for epoch in bar:
-        tick = time.perf_counter()
+
+    def step(part: Inputs, epoch: int) -> Tensor:
+        """One optimisation step on ``part`` (all cells, or a batch); the loss value."""
         opt.zero_grad(set_to_none=True)
-        with autocast(precision, inputs.device):
-            out = inputs.forward(net, normalized=not chunked)
+        with autocast(precision, part.device):
+            out = part.forward(net, normalized=not chunked)
         first = (out["h1"], out["h2"]) if chunked else (out["e1"], out["e2"])
         if distributed is None:
-            loss = objective(*first, out["z1"], out["z2"], inputs.loss_adj,
+            loss = objective(*first, out["z1"], out["z2"], part.loss_adj,
                              cfg.temperature, cfg.lambda1, cfg.lambda2)
             value = loss.detach()
         else:
-            loss, value = shard_loss(out, inputs.loss_adj, cfg.temperature, cfg.lambda1,
+            loss, value = shard_loss(out, part.loss_adj, cfg.temperature, cfg.lambda1,
                                      cfg.lambda2, distributed)
         del out, first  # what the backward pass needs, it has saved; the rest goes now
         if not torch.isfinite(value):
@@ -259,6 +268,15 @@ def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
                                      f"lower --lr or --temperature")
         loss.backward()
         opt.step()
+        return value
+
+    for epoch in bar:
+        tick = time.perf_counter()
+        if batches is None:
+            value = step(inputs, epoch)
+        else:  # the epoch's loss: the batches' losses weighted by their cells
+            value = sum(step(batches.inputs(inputs, idx), epoch) * (idx.size / inputs.n_cells)
+                        for idx in batches.batches(epoch))
         result.losses.append(value.item())
         result.epoch_s.append(time.perf_counter() - tick)
         if progress and epoch % 10 == 0:

@@ -253,6 +253,8 @@ CATALOGUE: list[Case] = [
          ("--seeds", "5", "5")),
     Case("`--epochs 0`", "--epochs must be positive, got 0", counts(), ("--epochs", "0")),
     Case("`--dropout 1`", "--dropout must be in [0, 1), got 1.0", counts(), ("--dropout", "1")),
+    Case("`--batch-size` negative", "--batch-size must be 0 (whole data set) or positive, "
+         "got -5", counts(), ("--batch-size", "-5")),
     Case("`--hvg` above the expressed genes", "--hvg 100000 is more than the number of "
          "expressed genes (150)", counts(), ("--hvg", "100000")),
     Case("`--k` above the cells", "--k 500 is more than the neighbours the 60 cells allow (59)",

@@ -110,6 +110,11 @@ def add_run_options(parser: argparse.ArgumentParser, task: str) -> None:
                         "(float32 with TensorFloat-32 products on a CUDA GPU; fp32 on a CPU), "
                         "or 'auto' (default): bf16 where the CPU or GPU computes it natively, "
                         "else fp32. The precision used is printed and saved in metrics.json")
+    parser.add_argument("--batch-size", type=int, default=None, metavar="B",
+                        help="cells per optimisation step (default: the whole data set up to "
+                             "20,000 cells, mini-batches of 10,000 above; 0: always the whole "
+                             "data set). Mini-batches need less memory and change the "
+                             "optimisation: see scrcl/minibatch.py and BENCHMARKS.md")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="CPU threads of this process (default: $OMP_NUM_THREADS when "
                              "set, else the cores it may use)")
@@ -167,6 +172,7 @@ def config_from_args(base: ScrclConfig, args: argparse.Namespace) -> ScrclConfig
                         hid_dim=args.hid_dim, out_dim=args.out_dim, gene_k=args.gene_k,
                         select=getattr(args, "select", None),
                         precision=getattr(args, "precision", None),
+                        batch_size=getattr(args, "batch_size", None),
                         features=getattr(args, "features", None),
                         radius=getattr(args, "radius", None))
 
@@ -183,6 +189,11 @@ def check_options(args: argparse.Namespace) -> None:
     radius = getattr(args, "radius", None)
     if radius is not None and radius < 0:
         raise ScrclInputError(f"--radius must be 0 (off) or positive, got {radius}")
+    batch = getattr(args, "batch_size", None)
+    if batch is not None and batch < 0:
+        raise ScrclInputError(f"--batch-size must be 0 (whole data set) or positive, got {batch}")
+    if batch and getattr(args, "ddp", False):
+        raise ScrclInputError("--batch-size and --ddp do not combine; use one of them")
     if args.tms is not None and min(args.tms) < 0:
         raise ScrclInputError(f"--tms must be non-negative, got {args.tms}")
     if len(set(args.seeds)) != len(args.seeds):
