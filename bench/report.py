@@ -374,11 +374,50 @@ def machines(res: Results) -> str:
                  rows) + note
 
 
+def scaling(res: Results) -> str:
+    """bench/scaling.py's committed records, and the memory model fitted to them."""
+    from scaling import load_records
+
+    from scrcl import memory
+
+    recs = sorted(load_records(), key=lambda r: (r["source"], r["n_cells"],
+                                                   r["batch_cells"]))
+    if not recs:
+        return "No scaling records stored yet (`python bench/scaling.py`)."
+    rows = []
+    for r in recs:
+        mode = "full" if r["n_batches"] == 1 else f"{r['n_batches']} × ≤{r['batch_cells']}"
+        rows.append([r["source"], f"{r['n_cells']:,}", r["batch_size_setting"] is None and
+                     f"{mode} (default)" or mode, f"{r['edges_in_batch']:.0%}",
+                     f"{r['prepare_s']:.0f}", f"{r['epoch_s']:.1f}", f"{r['cluster_s']:.0f}",
+                     f"{r['rss_after_prepare_mb']:.0f}", f"{r['rss_after_train_mb']:.0f}",
+                     f"{r['peak_rss_mb']:.0f}",
+                     f"{memory.predict_mb(r['n_cells'], r['n_genes'], 1500, r['batch_cells']):.0f}",
+                     r["precision"], r["threads"]])
+    fitted = memory.fit(recs)
+    t0, t_cell, t_batch, t_plain, e0, e_cell = fitted
+    gpu = (t_cell * 1_000_000 + t_batch * 10_000) / 1024
+    text = table(["source", "cells", "batches (cells each)", "graph edges inside a batch",
+                  "prepare s", "s / epoch", "embed + k-means s", "RSS after prepare (MB)",
+                  "RSS after training (MB)", "peak RSS (MB)", "model (MB)", "precision",
+                  "threads"], rows)
+    used = ", ".join(f"{c:g}" for c in memory.coefficients())
+    return text + (
+        f"\n\nLeast-squares fit to these records (`scrcl/memory.py`): training = {t0:.0f} + "
+        f"{t_cell:.4f} N (G / 2000) + c B (H / 1500) MB with c = {t_batch:.4f} for the "
+        f"chunked loss (B H >= 2^24) and {t_plain:.4f} below; evaluation (preparation, "
+        f"embedding, clustering) = {e0:.0f} + {e_cell:.4f} N (G / 2000) MB; peak = the "
+        f"larger. N cells, B cells a step (N for full batches). The package uses ({used}). "
+        f"A prediction, not a measurement (no GPU was at hand): 10^6 cells in 10,000-cell "
+        f"mini-batches would need about {gpu:.0f} GB for the N and B terms of training on "
+        f"a GPU (inputs and activations), within an 80 GB GPU.")
+
+
 BLOCKS: dict[str, Callable[[Results], str]] = {
     "sc-accuracy": sc_accuracy, "sc-summary": sc_summary, "st-accuracy": st_table("ari"),
     "st-nmi": st_table("nmi"), "st-summary": st_summary, "speed": speed, "costs": costs,
     "k-estimation": k_estimation, "machines": machines, "variants": variants,
-    "consensus": consensus, "vs-authors": vs_authors,
+    "consensus": consensus, "vs-authors": vs_authors, "scaling": scaling,
 }
 
 

@@ -4,17 +4,21 @@ For each source data set and size N, a data set of N cells is made by resampling
 the stand-in (with replacement) and thinning every count binomially (p = 0.9), so that no
 two cells are exact copies. Each size runs in its own process (peak resident memory is that
 process's ``ru_maxrss``), with the documented default configuration (the Baron_human preset:
-2,000 genes, hidden width 1,500, k = 15, smoothing 5/0), and measures:
+2,000 genes, hidden width 1,500, k = 15, smoothing 5/0, precision auto), full batches or
+mini-batches (``--batch-size``), and measures:
 
 * preparation (normalisation, HVG, cell kNN graph, gene kNN graph) and the graphs alone,
 * seconds per training epoch (``--epochs`` timed epochs, after one untimed warm-up epoch),
 * embedding + cosine k-means time,
-* peak RSS after preparation, after training, and at the end.
+* peak RSS after preparation, after the tensors, after training, and at the end.
 
-Writes ``results/bench/scaling.json`` and ``scaling.png`` (log-log, with the fitted slope of
-each curve between 10k cells and the largest size).
+Each (source, size, batch setting) is one committed record,
+``bench/results/scaling/<source>_<N>_<auto|full|B>.json``; a rerun measures only what is
+not recorded (``--force``: everything). ``bench/report.py`` makes the scaling table and
+``scrcl/memory.py``'s model is fitted to these records.
 
-    OMP_NUM_THREADS=1 python bench/scaling.py --sizes 1000 5000 10000 20000 50000
+    OMP_NUM_THREADS=1 python bench/scaling.py --sizes 1000 5000 10000 20000 50000 100000 \
+        --batch-size auto full
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import DEFAULT_OUT, DEFAULT_SHARED_DATA  # noqa: E402
@@ -56,8 +61,10 @@ def resample(source_path: Path, n: int, seed: int = 0):
     return ad.AnnData(x, obs=obs, var=src.var[[]].copy())
 
 
-def child(source: str, n: int, epochs: int, data_dir: Path, n_init: int) -> dict:
-    """One size, in this process; returns the measurements."""
+def child(source: str, n: int, epochs: int, data_dir: Path, n_init: int,
+          batch_size: Optional[int] = None) -> dict:
+    """One size, in this process; returns the measurements. ``batch_size``: the
+    configuration's setting (None: the default rule of ``scrcl.minibatch``)."""
     import torch
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -65,10 +72,12 @@ def child(source: str, n: int, epochs: int, data_dir: Path, n_init: int) -> dict
     from scrcl.clustering.kmeans import kmeans_cosine
     from scrcl.config import default_config
     from scrcl.data.preprocess import prepare_sc_with
+    from scrcl.minibatch import batch_plan
     from scrcl.pipeline import clustering_input
+    from scrcl.precision import resolve_precision
     from scrcl.train import Inputs, embed, train
 
-    rec: dict = {"source": source, "n_cells": n}
+    rec: dict = {"source": source, "n_cells": n, "batch_size_setting": batch_size}
     tick = time.perf_counter()
     adata = resample(data_dir / "substitutes" / "scdata" / f"{source}.h5ad", n)
     rec["make_s"] = time.perf_counter() - tick
@@ -97,14 +106,24 @@ def child(source: str, n: int, epochs: int, data_dir: Path, n_init: int) -> dict
     rec["graph_edges"] = int(prepared.cell_adj.nnz)
     rec["rss_after_prepare_mb"] = peak_rss_mb()
     tick = time.perf_counter()
-    inputs = Inputs.from_prepared(prepared, torch.device("cpu"))
+    cfg = cfg.replace(batch_size=batch_size)
+    plan = batch_plan(prepared, cfg.batch_size)
+    rec["batch_cells"] = (n if plan is None
+                          else max(idx.size for idx in plan.batches(1)))
+    rec["n_batches"] = 1 if plan is None else plan.n_batches
+    rec["edges_in_batch"] = 1.0 if plan is None else plan.edges_kept()
+    precision = resolve_precision(cfg.precision, torch.device("cpu"))
+    rec["precision"] = precision
+    inputs = Inputs.from_prepared(prepared, torch.device("cpu"),
+                                  dense=True if plan is not None else None, precision=precision)
     rec["to_tensors_s"] = time.perf_counter() - tick
-    result = train(inputs, cfg, k, seed=5, progress=False)
+    rec["rss_after_tensors_mb"] = peak_rss_mb()
+    result = train(inputs, cfg, k, seed=5, progress=False, batches=plan)
     rec["epoch_s_all"] = result.epoch_s
     rec["epoch_s"] = float(np.mean(result.epoch_s[1:]))
     rec["rss_after_train_mb"] = peak_rss_mb()
     tick = time.perf_counter()
-    emb = clustering_input(embed(result.model, inputs))
+    emb = clustering_input(embed(result.model, inputs, precision, normalized=False))
     kmeans_cosine(emb, k, n_init=n_init, seed=5)
     rec["cluster_s"] = time.perf_counter() - tick
     rec["kmeans_n_init"] = n_init
@@ -112,104 +131,77 @@ def child(source: str, n: int, epochs: int, data_dir: Path, n_init: int) -> dict
     return rec
 
 
-def slope(ns, ys, lo: int = 10_000) -> float | None:
-    pts = [(n, y) for n, y in zip(ns, ys) if n >= lo and y and y > 0]
-    if len(pts) < 2:
-        return None
-    x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
-    return float(np.polyfit(x, y, 1)[0])
+RECORDS = Path(__file__).resolve().parent / "results" / "scaling"
 
 
-def plot(records: list[dict], path: Path) -> dict:
-    import matplotlib
+def batch_label(setting: Optional[int]) -> str:
+    """'auto' (the default rule), 'full' (0) or the batch size."""
+    return "auto" if setting is None else "full" if setting == 0 else str(setting)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    panels = [("epoch_s", "seconds per training epoch"), ("prepare_s", "preparation + graphs (s)"),
-              ("peak_rss_mb", "peak resident memory (MB)")]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    slopes: dict = {}
-    for ax, (key, title) in zip(axes, panels):
-        for source in sorted({r["source"] for r in records}):
-            rs = sorted((r for r in records if r["source"] == source and key in r),
-                        key=lambda r: r["n_cells"])
-            ns, ys = [r["n_cells"] for r in rs], [r[key] for r in rs]
-            s = slope(ns, ys)
-            slopes[f"{source}:{key}"] = s
-            label = source + (f" (slope {s:.2f} from 10k)" if s is not None else "")
-            ax.plot(ns, ys, "o-", label=label)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("cells")
-        ax.set_title(title)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle("scrcl scaling, 2,000 genes, hidden 1,500, 1 CPU thread")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    return slopes
+def batch_setting(text: str) -> Optional[int]:
+    return None if text == "auto" else 0 if text == "full" else int(text)
+
+
+def load_records(folder: Path = RECORDS) -> list[dict]:
+    """The committed records of this script (one JSON file per source, size, batch)."""
+    return [json.loads(f.read_text()) for f in sorted(folder.glob("*.json"))]
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 10000, 20000, 50000])
-    p.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES)
-    p.add_argument("--epochs", type=int, default=3, help="timed epochs (after one warm-up)")
+    p.add_argument("--sources", nargs="+", default=["CITE_CBMC_top2000"], choices=SOURCES)
+    p.add_argument("--batch-size", nargs="+", default=["auto"], metavar="B",
+                   help="'auto' (the default rule: full batch up to 20,000 cells), 'full', "
+                        "or a number of cells; each is measured at every size")
+    p.add_argument("--epochs", type=int, default=1, help="timed epochs (after one warm-up)")
     p.add_argument("--kmeans-n-init", type=int, default=5)
     p.add_argument("--data-dir", type=Path, default=DEFAULT_SHARED_DATA)
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    p.add_argument("--time-limit", type=float, default=3600,
-                   help="seconds: sizes that would start after this are skipped")
-    p.add_argument("--append", action="store_true",
-                   help="keep the records already in <out>/scaling.json and measure only the "
-                        "missing (source, size) pairs")
-    p.add_argument("--child", nargs=2, metavar=("SOURCE", "N"), help=argparse.SUPPRESS)
+    p.add_argument("--records", type=Path, default=RECORDS,
+                   help="folder of the records (committed: bench/results/scaling)")
+    p.add_argument("--force", action="store_true", help="measure again what is recorded")
+    p.add_argument("--note", default="", help="saved with each record (e.g. machine load)")
+    p.add_argument("--child", nargs=3, metavar=("SOURCE", "N", "BATCH"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child[0], int(args.child[1]), args.epochs, args.data_dir,
-                               args.kmeans_n_init)))
+        rec = child(args.child[0], int(args.child[1]), args.epochs, args.data_dir,
+                    args.kmeans_n_init, batch_setting(args.child[2]))
+        print(json.dumps(rec))
         return 0
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")
-    start = time.perf_counter()
-    records = []
-    out_json = args.out / "scaling.json"
-    if args.append and out_json.exists():
-        records = [r for r in json.loads(out_json.read_text())["records"] if "error" not in r]
-    done = {(r["source"], r["n_cells"]) for r in records}
+    args.records.mkdir(parents=True, exist_ok=True)
     for n in sorted(args.sizes):
         for source in args.sources:
-            if (source, n) in done:
-                continue
-            if time.perf_counter() - start > args.time_limit:
-                print(f"skipped {source} {n}: time limit", file=sys.stderr)
-                continue
-            t0 = time.perf_counter()
-            proc = subprocess.run([sys.executable, __file__, "--child", source, str(n),
-                                   "--epochs", str(args.epochs), "--data-dir", str(args.data_dir),
-                                   "--kmeans-n-init", str(args.kmeans_n_init)],
-                                  capture_output=True, text=True, env=env)
-            if proc.returncode != 0:
-                rec = {"source": source, "n_cells": n, "error": proc.stderr.strip()[-2000:]}
-            else:
+            for batch in args.batch_size:
+                path = args.records / f"{source}_{n}_{batch_label(batch_setting(batch))}.json"
+                if path.exists() and not args.force:
+                    print(f"recorded: {path.name}")
+                    continue
+                t0 = time.perf_counter()
+                proc = subprocess.run([sys.executable, __file__, "--child", source, str(n), batch,
+                                       "--epochs", str(args.epochs), "--data-dir",
+                                       str(args.data_dir), "--kmeans-n-init",
+                                       str(args.kmeans_n_init)],
+                                      capture_output=True, text=True, env=env)
+                if proc.returncode != 0:
+                    print(f"failed: {source} {n} {batch}: {proc.stderr.strip()[-1000:]}",
+                          file=sys.stderr)
+                    continue
                 rec = json.loads(proc.stdout.strip().splitlines()[-1])
-            rec["wall_s"] = time.perf_counter() - t0
-            records.append(rec)
-            print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v)
-                              for k, v in rec.items() if k != "epoch_s_all"}), flush=True)
-            args.out.mkdir(parents=True, exist_ok=True)
-            out_json.write_text(json.dumps({"records": records}, indent=2))
-    ok = [r for r in records if "error" not in r]
-    slopes = plot(ok, args.out / "scaling.png") if ok else {}
-    meta = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                        "omp_num_threads": env["OMP_NUM_THREADS"]},
-            "config": "default_config('SC') (Baron_human preset), epochs timed after 1 warm-up",
-            "thinning": THIN, "slopes_from_10k": slopes}
-    out_json.write_text(json.dumps({"meta": meta, "records": records}, indent=2))
-    print(json.dumps(slopes, indent=1))
+                rec.update(wall_s=time.perf_counter() - t0, threads=env["OMP_NUM_THREADS"],
+                           machine=f"{platform.machine()}, {os.cpu_count()} cores",
+                           command=f"OMP_NUM_THREADS={env['OMP_NUM_THREADS']} python "
+                                   f"bench/scaling.py --sizes {n} --sources {source} "
+                                   f"--batch-size {batch} --epochs {args.epochs}",
+                           note=args.note)
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(rec, indent=1))
+                tmp.replace(path)
+                print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v)
+                                  for k, v in rec.items() if k != "epoch_s_all"}), flush=True)
     return 0
 
 

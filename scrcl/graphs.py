@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
 _KD_TREE_MAX_DIM = 16
-_BLOCK_BYTES = 256 * 2**20  # memory of one block of the brute-force search
+_BLOCK_BYTES = 64 * 2**20  # one block of the brute-force search (it holds about 4 such)
 
 
 def knn_indices(points: np.ndarray, k: int, metric: str = "euclidean") -> np.ndarray:
@@ -38,13 +38,18 @@ def knn_indices(points: np.ndarray, k: int, metric: str = "euclidean") -> np.nda
     for start in range(0, n, block):
         stop = min(n, start + block)
         # squared distances up to a per-row constant: |x_j|^2 - 2 x_i . x_j
-        d = sq[None, :] - 2.0 * (x[start:stop] @ x.T)
-        d[np.arange(stop - start), np.arange(start, stop)] = np.inf  # exclude self
-        part = np.argpartition(d, k - 1, axis=1)[:, :k]
-        dpart = np.take_along_axis(d, part, axis=1)
-        order = np.lexsort((part, dpart), axis=1)
-        out[start:stop] = np.take_along_axis(part, order, axis=1)
+        out[start:stop] = _nearest(sq[None, :] - 2.0 * (x[start:stop] @ x.T), start, k)
     return out
+
+
+def _nearest(d: np.ndarray, start: int, k: int) -> np.ndarray:
+    """The k smallest entries of each row of ``d`` (rows start, start + 1, ... of a square
+    score matrix; the diagonal is excluded), nearest first, ties broken by index."""
+    d[np.arange(d.shape[0]), np.arange(start, start + d.shape[0])] = np.inf  # exclude self
+    part = np.argpartition(d, k - 1, axis=1)[:, :k]
+    dpart = np.take_along_axis(d, part, axis=1)
+    order = np.lexsort((part, dpart), axis=1)
+    return np.take_along_axis(part, order, axis=1)
 
 
 def _drop_self(idx: np.ndarray, k: int) -> np.ndarray:
@@ -96,6 +101,20 @@ def gene_graph(gene_profiles: np.ndarray, k: int = 5) -> sp.csr_matrix:
     out here: the graph convolution adds them.
     """
     return adjacency_from_knn(knn_indices(gene_profiles, max(1, k - 1), metric="euclidean"))
+
+
+def gene_graph_sparse(features: sp.spmatrix, k: int = 5) -> sp.csr_matrix:
+    """:func:`gene_graph` of the columns of a sparse (n, G) matrix, from the (G, G) Gram
+    matrix X^T X: no dense (G, n) copy (0.8 GB per 100,000 cells at 2,000 genes, 1.6 GB
+    more in float64). The scores |x_j|^2 - 2 x_i . x_j are those of the dense search; for
+    integer counts both are exact, so the graphs are the same."""
+    x = sp.csc_matrix(features, dtype=np.float64)
+    gram = (x.T @ x).toarray()
+    n_genes = gram.shape[0]
+    k = max(1, k - 1)
+    if not 1 <= k < n_genes:
+        raise ValueError(f"k must be between 1 and n - 1 = {n_genes - 1}, got {k}")
+    return adjacency_from_knn(_nearest(np.diag(gram)[None, :] - 2.0 * gram, 0, k))
 
 
 def normalized_adjacency(adj: sp.spmatrix) -> sp.csr_matrix:

@@ -21,6 +21,7 @@ from .data.preprocess import PreparedData
 from .distributed import DistContext
 from .metrics import evaluate
 from .minibatch import batch_plan
+from . import memory
 from .clustering.selection import candidate_epochs, most_stable_partition, silhouette
 from .precision import resolve_precision
 from .train import Inputs, resolve_device, train
@@ -184,6 +185,8 @@ def run_protocols(data: PreparedData, cfg: ScrclConfig, n_clusters: int,
         log.info("mini-batches: %d batches of about %d cells a step, %.0f%% of the graph's "
                  "edges inside a batch", plan.n_batches, -(-data.n_cells // plan.n_batches),
                  100 * plan.edges_kept())
+    batch_cells = None if plan is None else max(idx.size for idx in plan.batches(1))
+    log.info(memory.check(data.n_cells, data.n_genes, cfg.hid_dim, batch_cells, str(dev)))
     inputs = Inputs.from_prepared(data, dev, dense=True if plan is not None else None,
                                   precision=precision)
     out_dim = cfg.out_dim or n_clusters

@@ -194,13 +194,15 @@ class TrainResult:
     start_epoch: int = 0  # epochs restored from a checkpoint (0: trained from scratch)
 
 
-def embed(model: ScrclModule, inputs: Inputs, precision: str = "fp32") -> dict[str, Tensor]:
-    """Eval-mode forward pass (no dropout, no gradient) in a resolved ``precision``."""
+def embed(model: ScrclModule, inputs: Inputs, precision: str = "fp32",
+          normalized: bool = True) -> dict[str, Tensor]:
+    """Eval-mode forward pass (no dropout, no gradient) in a resolved ``precision``;
+    ``normalized=False`` leaves out e1, e2 (two (N, H) float32 arrays)."""
     inputs.check_precision(precision)
     was_training = model.training
     model.eval()
     with torch.no_grad(), autocast(precision, inputs.device):
-        out = inputs.forward(model)
+        out = inputs.forward(model, normalized)
     model.train(was_training)
     return out
 
@@ -218,7 +220,8 @@ def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
     float32.
 
     ``on_epoch(epoch, outputs)`` (1-based epoch) is called every ``eval_every`` epochs and
-    after the last one with eval-mode outputs; the loop itself reads no labels.
+    after the last one with eval-mode outputs (h1, h2, z1, z2); the loop itself reads no
+    labels.
     ``checkpoint``: save every ``checkpoint.every`` epochs to ``checkpoint.path(seed)``
     and/or resume from it (then ``on_epoch`` sees only the epochs after the saved one).
     ``distributed``: the process group this process belongs to (``scrcl.distributed``);
@@ -282,7 +285,7 @@ def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
         if progress and epoch % 10 == 0:
             bar.set_postfix(loss=f"{result.losses[-1]:.4g}")
         if on_epoch is not None and (epoch % eval_every == 0 or epoch == cfg.epochs):
-            on_epoch(epoch, embed(model, inputs, precision))
+            on_epoch(epoch, embed(model, inputs, precision, normalized=False))
         if saves and checkpoint.due(epoch, cfg.epochs):
             ckpt.save(checkpoint.path(seed), model=model, optimizer=opt, epoch=epoch,
                       losses=result.losses, ident=ident)

@@ -72,3 +72,51 @@ def test_gene_graph_counts_the_gene_itself():
     b = graphs.gene_graph(profiles, k=5)  # 4 nearest other genes, then symmetrised
     assert np.asarray(b.sum(1)).min() >= 4
     assert b.diagonal().sum() == 0
+
+
+def test_gene_graph_from_the_gram_matrix_equals_the_dense_search():
+    """On real counts (Baron_mouse1, 2,000 variable genes): the same gene graph from the
+    sparse Gram matrix as from the dense (G, N) profiles."""
+    import anndata as ad
+
+    from _shared_data import shared_file
+    from scrcl.data.preprocess import log_normalize, select_hvg
+
+    counts = sp.csr_matrix(ad.read_h5ad(shared_file("substitutes/scdata/Baron_mouse1.h5ad")).X,
+                           dtype=np.float32)
+    counts = counts[:, np.bincount(counts.indices, minlength=counts.shape[1]) > 0]
+    x = counts[:, select_hvg(log_normalize(counts), 2000)].tocsr()
+    for k in (5, 10):
+        dense = graphs.gene_graph(x.T.toarray(), k)
+        sparse = graphs.gene_graph_sparse(x, k)
+        assert (dense != sparse).nnz == 0 and dense.nnz > 0
+
+
+@pytest.mark.slow
+def test_graphs_and_batches_at_22000_real_cells():
+    """Preparation above the sizes where scanpy's neighbours broke and where the sparse
+    gene graph and the default mini-batches start: 22,000 CITE-seq cells resampled with
+    replacement, counts thinned so that no two are copies."""
+    import anndata as ad
+
+    from _shared_data import shared_file
+    from scrcl.data.preprocess import SPARSE_GENE_GRAPH_MIN_CELLS, prepare_sc
+    from scrcl.minibatch import MINIBATCH_CELLS, batch_plan
+
+    src = ad.read_h5ad(shared_file("substitutes/scdata/CITE_CBMC_top2000.h5ad"))
+    rng = np.random.default_rng(0)
+    x = sp.csr_matrix(src.X, dtype=np.float32)[rng.integers(0, src.n_obs, 22_000)]
+    x.data = rng.binomial(x.data.astype(np.int64), 0.9).astype(np.float32)
+    x.eliminate_zeros()
+    data = prepare_sc(ad.AnnData(x), hvg=1500, k=15, tms=(5, 0))
+    n = data.n_cells
+    assert n >= SPARSE_GENE_GRAPH_MIN_CELLS
+    a = data.cell_adj
+    assert (a != a.T).nnz == 0 and a.diagonal().sum() == 0
+    assert np.diff(a.indptr).min() >= 14  # k - 1 nearest others, plus those who chose it
+    assert data.graph_features.shape == (n, 50)  # the graph is built on 50 PCs here
+    g = data.gene_adj
+    assert g.shape == (1500, 1500) and (g != g.T).nnz == 0 and np.diff(g.indptr).min() >= 4
+    plan = batch_plan(data, None)
+    assert plan is not None and plan.n_batches == -(-n // MINIBATCH_CELLS)
+    assert plan.edges_kept() > 0.6

@@ -86,3 +86,20 @@ def test_plots_on_the_tiny_visium_folder(tmp_path, monkeypatch):
         assert (figures / name).stat().st_size > 10_000
     result = ad.read_h5ad(tmp_path / "results" / "ST" / "visium_tiny" / "scrcl.h5ad")
     assert result.obsm["spatial"].shape == (100, 2)
+
+
+def test_mini_batches_on_a_dlpfc_stand_in(tmp_path, monkeypatch):
+    """--batch-size on real spots: parts cut on the coordinates, every spot labelled, the
+    setting saved in metrics.json, and the same labels with or without the label column."""
+    monkeypatch.chdir(tmp_path)
+    with_labels, k = _subset(tmp_path, n=1200)
+    without, _ = _subset(tmp_path, n=1200, labels=False)
+    opts = FAST + ["--preset", "151507", "--radius", "10", "--batch-size", "300"]
+    assert st_cli.main(["--dataset", str(with_labels), "--out", "a", *opts]) == 0
+    assert st_cli.main(["--dataset", str(without), "--n-clusters", str(k), "--out", "b",
+                        *opts]) == 0
+    record = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert record["config"]["batch_size"] == 300
+    a = pd.read_csv(tmp_path / "a" / "labels.csv", index_col=0)
+    assert len(a) == 1200 and a["seed5"].nunique() >= 2
+    assert a.equals(pd.read_csv(tmp_path / "b" / "labels.csv", index_col=0))

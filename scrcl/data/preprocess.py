@@ -59,9 +59,14 @@ class PreparedData:
               input_kind: str = "counts") -> "PreparedData":
         """PreparedData with the gene graph made here, from each gene's profile X^T."""
         check_at_most("gene_k", gene_k, features.shape[1], "the number of genes kept")
-        profiles = features.T.toarray() if sp.issparse(features) else np.ascontiguousarray(features.T)
-        return cls(features, tuple(tms), cell_adj, graphs.gene_graph(profiles, gene_k), cells,
-                   np.asarray(genes), graph_features, input_kind)
+        if sp.issparse(features) and features.shape[0] >= SPARSE_GENE_GRAPH_MIN_CELLS:
+            gene_adj = graphs.gene_graph_sparse(features, gene_k)
+        else:
+            profiles = (features.T.toarray() if sp.issparse(features)
+                        else np.ascontiguousarray(features.T))
+            gene_adj = graphs.gene_graph(profiles, gene_k)
+        return cls(features, tuple(tms), cell_adj, gene_adj, cells, np.asarray(genes),
+                   graph_features, input_kind)
 
     @property
     def x1(self) -> Matrix:
@@ -72,6 +77,12 @@ class PreparedData:
     def x2(self) -> Matrix:
         """(N, G) the GCN view's input S^t2 X."""
         return graphs.smooth(self.features, self.cell_adj, self.tms[1])
+
+
+#: from this many cells on, the gene graph of sparse features comes from their Gram matrix
+#: (``graphs.gene_graph_sparse``: same graph, no dense (G, N) copy); below, the dense search
+#: that every stored benchmark used
+SPARSE_GENE_GRAPH_MIN_CELLS = 20_000
 
 
 def as_csr(x) -> sp.csr_matrix:
