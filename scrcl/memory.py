@@ -8,7 +8,8 @@ stages, each linear, and the larger counts:
     training   = T0 + T_CELL * N * (G / 2000) + c * B * (H / 1500)
     evaluation = E0 + E_CELL * N * (G / 2000)   (preparation, the full-graph embedding and
                                                  the clustering, which B does not change)
-    peak MB    = max(training, evaluation)
+    peak MB    = training for full batches (every record of those peaked in training),
+                 max(training, evaluation) for mini-batches
 
 N cells, G genes, H hidden width, B cells per step (N for full batches), c = T_BATCH where
 training takes the chunked loss (B H >= 2^24, ``scrcl.train.CHUNKED_LOSS_MIN``), else
@@ -64,6 +65,8 @@ def predict_mb(n_cells: int, n_genes: int, hid_dim: int, batch_cells: Optional[i
     """Predicted peak resident memory (MB) of a CPU run; ``batch_cells`` None = full batch."""
     c = coef or coefficients()
     train = float(np.dot(c[:4], _train_terms(n_cells, n_genes, hid_dim, batch_cells)))
+    if batch_cells is None or batch_cells >= n_cells:  # full batches: training is the peak
+        return train
     return max(train, float(np.dot(c[4:], _eval_terms(n_cells, n_genes))))
 
 
