@@ -115,3 +115,58 @@ def cluster(kind: str, method: str, inputs: Any, k: int, seed: int) -> np.ndarra
 
         return gmm_eee(inputs, k, seed=seed)
     return kmeans(inputs, k, seed, PARAMS[kind]["kmeans_n_init"])
+
+
+# ----------------------------------------------------------------------------- K rules
+# Two label-free rules for the number of clusters studied beside the default (Leiden at
+# resolution 1, ``scrcl.clustering.estimate_k``), each applied to the same expression graph.
+# Both are textbook rules fixed before looking at the results; neither replaced the default
+# (see BENCHMARKS.md, "Number of clusters without labels").
+
+K_RULES = ("leiden_k", "eigengap_k", "stability_k")
+EIGENGAP_MAX_K = 40  # largest K the eigengap rule may return
+STABILITY_RESOLUTIONS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+STABILITY_SEEDS = 5
+
+
+def binary_symmetric(adj):
+    """The 0/1 symmetric version of a sparse (N, N) graph, float64 CSR."""
+    import scipy.sparse as sp
+
+    a = sp.csr_matrix(adj, dtype=np.float64)
+    return ((a + a.T) > 0).astype(np.float64).tocsr()
+
+
+def eigengap_k(adj, max_k: int = EIGENGAP_MAX_K) -> dict[str, Any]:
+    """K before the largest gap between consecutive eigenvalues of D^-1/2 A D^-1/2 (the
+    normalised Laplacian's smallest ones, von Luxburg 2007), K in [2, max_k]."""
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import eigsh
+
+    a = binary_symmetric(adj)
+    deg = np.asarray(a.sum(1)).ravel()
+    inv = sp.diags(1 / np.sqrt(np.maximum(deg, 1)))
+    mu = np.sort(eigsh(inv @ a @ inv, k=max_k + 1, which="LA",
+                       return_eigenvectors=False, v0=np.ones(a.shape[0])))[::-1]
+    gaps = mu[1:max_k] - mu[2:max_k + 1]  # after the k-th eigenvalue, k = 2..max_k
+    return {"estimated_k": int(np.argmax(gaps)) + 2, "largest_gap": float(gaps.max())}
+
+
+def stability_k(adj, resolutions=STABILITY_RESOLUTIONS,
+                n_seeds: int = STABILITY_SEEDS) -> dict[str, Any]:
+    """K of the Leiden resolution whose partitions agree most across seeds (mean pairwise
+    ARI; ties: the finer resolution); communities of at least 5 cells are counted."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from scrcl.clustering.leiden import leiden as scrcl_leiden
+
+    a = binary_symmetric(adj)
+    grid = {}
+    for r in resolutions:
+        parts = [scrcl_leiden(a, r, seed) for seed in range(n_seeds)]
+        stab = float(np.mean([adjusted_rand_score(parts[i], parts[j])
+                              for i in range(n_seeds) for j in range(i + 1, n_seeds)]))
+        grid[r] = (max(2, int((np.bincount(parts[0]) >= 5).sum())), stab)
+    best = max(grid, key=lambda r: (round(grid[r][1], 3), r))
+    return {"estimated_k": grid[best][0], "resolution": best, "stability": grid[best][1],
+            "grid": {str(r): list(v) for r, v in grid.items()}}

@@ -49,6 +49,7 @@ sys.path[:0] = [p for p in (str(BENCH), str(BENCH.parent)) if p not in sys.path]
 
 import _data  # noqa: E402
 import _env  # noqa: E402
+import _methods  # noqa: E402
 from _results import (RESULTS_DIR, Key, input_hash, is_current, iter_entries,  # noqa: E402
                       read_entry, write_entry)
 
@@ -71,7 +72,7 @@ SUITES = {
     "st": {"datasets": _data.ST_DATASETS,
            "methods": ("scrcl", "scrcl-gmm", "pca_kmeans", "smooth_kmeans", "gmm")},
     "speed": {"datasets": SPEED_DATASETS, "methods": ("scrcl",)},
-    "k": {"datasets": _data.SC_DATASETS + _data.ST_DATASETS, "methods": ("leiden_k",)},
+    "k": {"datasets": _data.SC_DATASETS + _data.ST_DATASETS, "methods": _methods.K_RULES},
     "consensus": {"datasets": _data.SC_DATASETS + _data.ST_DATASETS,
                   "methods": ("scrcl-consensus",)},
 }
@@ -268,8 +269,8 @@ def plan(ctx: Context) -> list[Unit]:
         units += [Unit("consensus", s, 0, [Key(suite, s.name, "scrcl-consensus", "final", 0,
                                                variant)]) for s in specs]
     elif suite == "k":
-        units += [Unit("k", s, seed, [Key(suite, s.name, "leiden_k", "final", seed, variant)])
-                  for seed in seeds for s in specs]
+        units += [Unit("k", s, seed, [Key(suite, s.name, m, "final", seed, variant)])
+                  for seed in seeds for s in specs for m in methods]
     else:
         units += [Unit("baseline", s, seed, [Key(suite, s.name, m, "final", seed)])
                   for s in specs for m in methods if m in BASELINES[suite] for seed in seeds]
@@ -570,7 +571,8 @@ def run_speed(ctx: Context, unit: Unit, pending: list[Key]) -> None:
 
 
 def run_k(ctx: Context, unit: Unit, pending: list[Key]) -> None:
-    """K as ``--n-clusters auto`` estimates it (before training, no label read)."""
+    """K as ``--n-clusters auto`` estimates it ('leiden_k', before training, no label read),
+    or as one of the studied rules of ``_methods.K_RULES`` does on the same graph."""
     from scrcl.clustering.estimate_k import estimate_n_clusters
     from scrcl.tl import expression_graph
 
@@ -580,10 +582,16 @@ def run_k(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     inputs = scrcl_inputs(ctx, unit, cfg)
     _env.reset_peak_memory()
     start = time.perf_counter()
-    est = estimate_n_clusters(expression_graph(inputs.prepared, cfg.k))
+    graph = expression_graph(inputs.prepared, cfg.k)
+    method = pending[0].method
+    if method == "leiden_k":
+        est = estimate_n_clusters(graph)
+        found = {"estimated_k": est.k, "stability": est.stability,
+                 "resolution": est.resolution}
+    else:
+        found = getattr(_methods, method)(graph)
     store(ctx, unit, pending[0], {
-        "epochs": None, "n_clusters": inputs.n_clusters, "estimated_k": est.k,
-        "stability": est.stability, "resolution": est.resolution,
+        "epochs": None, "n_clusters": inputs.n_clusters, **found,
         "n_cells": inputs.prepared.n_cells,
         "n_features": inputs.prepared.n_genes, "wall_s": time.perf_counter() - start,
         "prep_s": inputs.prep_s, **_env.peak_memory(), "precision": None,

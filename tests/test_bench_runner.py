@@ -170,3 +170,36 @@ def test_consensus_of_the_stored_partitions(bench, first_run, tmp_path):
     assert entry["member_ari"] == [m["ari"] for m in members]
     assert len(entry["labels"]) == len(members[0]["labels"]) and -1 <= entry["ari"] <= 1
     assert run.execute(args)["up_to_date"] == 1  # same members: nothing to do
+
+
+def _cliques(sizes: list[int]):
+    """The 0/1 adjacency of disjoint cliques joined in a ring by one edge each."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    n = sum(sizes)
+    a = np.zeros((n, n))
+    starts = np.cumsum([0] + sizes)
+    for lo, hi in zip(starts[:-1], starts[1:]):
+        a[lo:hi, lo:hi] = 1
+    for i in range(len(sizes)):  # a weak ring: one edge from each clique to the next
+        j = starts[(i + 1) % len(sizes)]
+        a[starts[i], j] = a[j, starts[i]] = 1
+    np.fill_diagonal(a, 0)
+    return sp.csr_matrix(a)
+
+
+def test_studied_k_rules_find_planted_cliques(bench):
+    """Both studied K rules recover 4 planted communities of a hand-built graph: the
+    eigengap (4 eigenvalues near 1, then a drop) and the most stable Leiden resolution."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        methods = importlib.import_module("_methods")
+    finally:
+        sys.path.remove(str(BENCH))
+    graph = _cliques([30, 25, 20, 35])
+    assert methods.eigengap_k(graph)["estimated_k"] == 4
+    # (at resolution 3 Leiden cuts these small cliques into pieces under 5 cells, which
+    # are not counted: the grid here stops at 2)
+    found = methods.stability_k(graph, resolutions=(0.5, 1.0, 2.0))
+    assert found["estimated_k"] == 4 and found["stability"] == pytest.approx(1.0)
