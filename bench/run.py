@@ -215,6 +215,8 @@ def hashed_config(cfg, spec) -> dict:
     kind = _data.resolved_features(spec, config.pop("features"))
     if kind not in ("counts", "processed"):
         config["features"] = kind
+    if kind == "lognorm":  # scaled to the counts' mean since Nov 2026; unscaled before
+        config["lognorm_scale"] = "mean of the selected counts"
     return config
 
 

@@ -44,7 +44,7 @@ class ScrclConfig:
     select: str = "silhouette"  # final clustering: 'silhouette', 'stable' or 'last'
     select_stride: int = 10  # the model is clustered every this many epochs
     pca_threshold: int = 10_000  # build the cell graph on 50 PCs from this many cells on
-    features: str = "counts"  # scRNA-seq input: 'counts' (published), 'lognorm' or 'auto'
+    features: str = "auto"  # scRNA-seq input: 'auto', 'counts' (published) or 'lognorm'
     precision: str = "auto"  # dense layers: 'fp32', 'bf16', 'tf32' or 'auto' (scrcl.precision)
     batch_size: Optional[int] = None  # cells per step: None full batch up to 20,000 cells and
     # 10,000-cell mini-batches above, 0 always full batch (scrcl.minibatch)

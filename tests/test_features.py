@@ -5,7 +5,8 @@ import pytest
 import scipy.sparse as sp
 
 from scrcl.config import ScrclConfig
-from scrcl.data.preprocess import (READ_COUNT_ONES, as_csr, fraction_of_ones,
+from scrcl.config import default_config
+from scrcl.data.preprocess import (READ_COUNT_ONES, as_csr, counts_scale, fraction_of_ones,
                                    log_normalize, prepare_sc, prepare_sc_with,
                                    resolve_features)
 
@@ -35,6 +36,19 @@ def test_auto_takes_read_counts_as_lognorm_and_umi_counts_as_counts(name, expect
     assert resolve_features("auto", as_csr(unlabelled.X))[0] == kind
 
 
+def test_counts_scale_by_hand():
+    """sum(counts) / sum(lognorm): two cells of counts [[1, 0, 3], [1, 2, 0]] (sum 7), log
+    values [[1, 0, 2], [0.5, 0.5, 0]] (sum 4) -> 7 / 4; empty inputs leave the scale at 1."""
+    counts = sp.csr_matrix(np.array([[1, 0, 3], [1, 2, 0]], dtype=np.float32))
+    logs = sp.csr_matrix(np.array([[1, 0, 2], [0.5, 0.5, 0]], dtype=np.float32))
+    assert counts_scale(logs, counts) == pytest.approx(7 / 4)
+    assert counts_scale(sp.csr_matrix((2, 3), dtype=np.float32), counts) == 1.0
+
+
+def test_default_is_auto():
+    assert default_config("SC").features == "auto"
+
+
 def test_lognorm_feeds_the_log_normalised_selected_genes():
     rng = np.random.default_rng(0)
     x = rng.negative_binomial(2, 0.01, size=(60, 40)).astype(np.float32)  # read-like counts
@@ -43,8 +57,10 @@ def test_lognorm_feeds_the_log_normalised_selected_genes():
     prepared = prepare_sc_with(adata, cfg)
     assert prepared.input_kind == "lognorm"
     chosen = [int(g) for g in prepared.genes]
-    want = log_normalize(sp.csr_matrix(x))[:, chosen].toarray()
-    np.testing.assert_allclose(prepared.features.toarray(), want, rtol=1e-6)
+    logs = log_normalize(sp.csr_matrix(x))[:, chosen].toarray()
+    scale = x[:, chosen].sum() / logs.sum()  # to the mean of the raw counts
+    np.testing.assert_allclose(prepared.features.toarray(), logs * scale, rtol=1e-5)
+    assert prepared.features.toarray().mean() == pytest.approx(x[:, chosen].mean(), rel=1e-5)
     raw = prepare_sc(adata, 20, 5, (0, 0), features="counts")
     assert raw.input_kind == "counts"
     np.testing.assert_array_equal(raw.features.toarray(), x[:, chosen])

@@ -51,11 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_model_options(p)
     p.add_argument_group("scRNA-seq input").add_argument(
         "--features", choices=FEATURES, default=None,
-        help="what the network is fed: 'counts' (default: raw counts of the selected "
-             "genes, as published), 'lognorm' (their log-normalised values) or 'auto': "
-             "lognorm where the counts look like read counts (under 30%% of the nonzero "
-             "counts equal 1), counts where they look like UMI counts. On the read-count "
-             "stand-in lognorm scored lower than counts (BENCHMARKS.md)")
+        help="what the network is fed: 'auto' (default): lognorm where the counts look "
+             "like read counts of a full-length protocol (under 30%% of the nonzero "
+             "counts equal 1), counts where they look like UMI counts; 'counts': the raw "
+             "counts of the selected genes, as published; 'lognorm': their "
+             "log-normalised values, scaled to the mean of the raw counts. The choice is "
+             "printed and saved in metrics.json (BENCHMARKS.md: counts vs lognorm)")
     return p
 
 
