@@ -97,6 +97,24 @@ def read(spec: DatasetSpec) -> tuple[Any, str]:
     return drop_unlabelled(adata, key), key
 
 
+@functools.lru_cache(maxsize=None)
+def _n_obs(path: str) -> int:
+    if path == "demo":
+        return _demo().n_obs
+    import anndata as ad
+
+    backed = ad.read_h5ad(path, backed="r")
+    try:
+        return backed.n_obs
+    finally:
+        backed.file.close()
+
+
+def n_obs(spec: DatasetSpec) -> int:
+    """Rows of the data set's file (cells or spots, before any is dropped)."""
+    return _n_obs(str(spec.path) if spec.path else "demo")
+
+
 def resolved_features(spec: DatasetSpec, setting: str) -> str:
     """What the network is fed for ``--features setting``: 'counts' or 'lognorm'
     (scRNA-seq, decided on the data as prepare_sc does), 'processed' (spatial slices)."""

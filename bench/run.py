@@ -48,6 +48,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [p for p in (str(BENCH), str(BENCH.parent)) if p not in sys.path]
 
 import _data  # noqa: E402
+from scrcl.precision import COMPILE_MIN_ENTRIES  # noqa: E402
 import _env  # noqa: E402
 import _methods  # noqa: E402
 from _results import (RESULTS_DIR, Key, input_hash, is_current, iter_entries,  # noqa: E402
@@ -212,6 +213,11 @@ def hashed_config(cfg, spec) -> dict:
     config = cfg.to_dict()
     if config.get("batch_size") is None:  # the default: full batches at these sizes
         config.pop("batch_size", None)
+    elif config["batch_size"] > 0 and (_data.n_obs(spec) * config["hid_dim"]
+                                       >= COMPILE_MIN_ENTRIES):
+        # where the losses were compiled for every batch size (on the data's size, before
+        # Nov 2026), the compilation is now decided on the batch size, for any size
+        config["minibatch_loss"] = "compiled on the batch size, dynamic shapes"
     kind = _data.resolved_features(spec, config.pop("features"))
     if kind not in ("counts", "processed"):
         config["features"] = kind

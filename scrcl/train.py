@@ -245,7 +245,8 @@ def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
     step_cells = inputs.n_cells if batches is None else max(
         idx.size for idx in batches.batches(1))
     chunked = use_chunked_loss(step_cells, cfg.hid_dim, distributed is not None)
-    objective = _chunked_objective if chunked else _objective(cfg, inputs)
+    objective = (_chunked_objective if chunked
+                 else _objective(cfg, step_cells, dynamic=batches is not None))
     saves = checkpoint is not None and (distributed is None or distributed.is_main)
     start = time.perf_counter()
     bar = tqdm(range(result.start_epoch + 1, cfg.epochs + 1), desc=desc,
@@ -293,12 +294,16 @@ def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
     return result
 
 
-def _objective(cfg: ScrclConfig, inputs: Inputs) -> Callable[..., Tensor]:
-    """The loss function, compiled (``scrcl.precision.resolve_compile``) when that pays; a
-    compilation that fails falls back to the plain function, with a log line."""
-    if not resolve_compile(inputs.n_cells, cfg.hid_dim, cfg.epochs):
+def _objective(cfg: ScrclConfig, step_cells: int,
+               dynamic: bool = False) -> Callable[..., Tensor]:
+    """The loss function, compiled (``scrcl.precision.resolve_compile``, decided on the
+    cells of one step) when that pays; a compilation that fails falls back to the plain
+    function, with a log line. ``dynamic``: one compilation for every number of cells
+    (mini-batches differ in size from step to step; compiled for fixed sizes, torch would
+    compile once per size, up to its limit of 8, and then run uncompiled)."""
+    if not resolve_compile(step_cells, cfg.hid_dim, cfg.epochs):
         return scrcl_loss
-    compiled = torch.compile(scrcl_loss, dynamic=False)
+    compiled = torch.compile(scrcl_loss, dynamic=dynamic)
     state = {"fn": compiled}
 
     def objective(*args) -> Tensor:

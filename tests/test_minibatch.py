@@ -97,3 +97,22 @@ def test_pipeline_with_batch_size(data):
     full = run_protocols(data, CFG, 4, seeds=[5], truth=truth, protocols=("final",),
                          progress=False)["final"]
     assert big.runs[0].losses == full.runs[0].losses
+
+
+@pytest.mark.slow
+def test_compiled_loss_is_compiled_once_for_every_batch_size(data, monkeypatch):
+    """Batches differ in size from step to step: the compiled losses take any size (dynamic
+    shapes), where fixed-size compilation compiled once per size until torch's limit of 8
+    (32 graphs and a warning on this data before the fix, 4 graphs after it)."""
+    from torch._dynamo.utils import counters
+
+    monkeypatch.setenv("SCRCL_COMPILE", "yes")
+    torch._dynamo.reset()
+    counters.clear()
+    plan = batch_plan(data, 30)
+    sizes = {idx.size for epoch in range(1, 5) for idx in plan.batches(epoch)}
+    assert len(sizes) > 8  # more sizes than fixed-size compilation would take
+    inputs = Inputs.from_prepared(data, CPU, dense=True)
+    result = train(inputs, CFG, 4, 5, progress=False, batches=plan)
+    assert np.isfinite(result.losses).all()
+    assert 0 < counters["stats"]["unique_graphs"] <= 6

@@ -152,7 +152,7 @@ def test_compiled_losses_equal_the_plain_ones(data, monkeypatch):
 
     monkeypatch.setenv(precision.COMPILE_ENV, "yes")
     inputs = Inputs.from_prepared(data, CPU)
-    objective = _objective(CFG, inputs)
+    objective = _objective(CFG, inputs.n_cells)
     assert objective is not scrcl_loss
     values, grads = [], []
     for fn in (scrcl_loss, objective):
