@@ -33,6 +33,7 @@ BLOCK = re.compile(r"(<!-- report:([a-z0-9-]+) -->\n)(.*?)(<!-- /report -->)", r
 METRICS = ("acc", "nmi", "ari", "f1")
 DASH = "—"
 METHOD_NAMES = {"scrcl": "scrcl (k-means)", "scrcl-gmm": "scrcl (gmm)",
+                "scrcl-autok": "scrcl (k-means, estimated K)",
                 "pca_kmeans": "PCA + k-means", "leiden": "Leiden (res 1)",
                 "smooth_kmeans": "smoothing + k-means", "gmm": "Gaussian mixture"}
 SC_ROWS = (("scrcl", "final"), ("scrcl", "oracle"), ("pca_kmeans", "final"),
@@ -371,6 +372,28 @@ def k_estimation(res: Results) -> str:
                   "default's Leiden stability (mean ARI of 3 seeds)", "machine"], rows)
 
 
+def k_accuracy(res: Results) -> str:
+    """What a user without labels gets: label-free scrcl with the K that --n-clusters auto
+    estimates, beside the same with the true K and beside Leiden at resolution 1 (the
+    partition the estimate counts, on the same graph) used as the clustering itself."""
+    rows = []
+    for ds in res.datasets("k", SC_DATASETS + ST_DATASETS):
+        suite = "sc" if ds in SC_DATASETS else "st"
+        leiden = res.get("k", ds, "leiden_k", "final")
+        scored = [e for e in leiden if e.get("ari") is not None]
+        auto = res.get(suite, ds, "scrcl-autok", "final")
+        known = res.get(suite, ds, "scrcl", "final")
+        truth = first(leiden, "n_clusters") if leiden else first(known, "n_clusters")
+        rows.append([ds, truth, distinct(leiden + auto, "estimated_k"),
+                     f"{scored[0]['ari']:.3f} ({scored[0]['n_clusters_found']} clusters)"
+                     if scored else DASH,
+                     with_count(auto, "ari"), with_count(known, "ari"),
+                     res.machine_of(leiden + auto)])
+    return table(["data set", "true K", "estimated K", "Leiden res 1: ARI (clusters)",
+                  "scrcl final, estimated K: ARI (seeds)", "scrcl final, true K: ARI (seeds)",
+                  "machine"], rows)
+
+
 def machines(res: Results) -> str:
     """Which machine each stored entry came from."""
     by_machine: dict[str, list[dict]] = defaultdict(list)
@@ -435,7 +458,7 @@ def scaling(res: Results) -> str:
 BLOCKS: dict[str, Callable[[Results], str]] = {
     "sc-accuracy": sc_accuracy, "sc-summary": sc_summary, "st-accuracy": st_table("ari"),
     "st-nmi": st_table("nmi"), "st-summary": st_summary, "speed": speed, "costs": costs,
-    "k-estimation": k_estimation, "machines": machines, "variants": variants,
+    "k-estimation": k_estimation, "k-accuracy": k_accuracy, "machines": machines, "variants": variants,
     "consensus": consensus, "vs-authors": vs_authors, "scaling": scaling,
 }
 

@@ -19,7 +19,9 @@ number of clusters that --n-clusters auto estimates without labels, beside the t
 The data set name 'demo' (synthetic counts) works in sc and speed, for tests.
 
 Methods: scrcl (k-means, the package default), scrcl-gmm (spatial only; the same trained
-models clustered by the EEE mixture), and the baselines of bench/_methods.py. One training
+models clustered by the EEE mixture), scrcl-autok (label-free protocol with the K that
+--n-clusters auto estimates: the same models where the preset fixes out_dim, as on the
+spatial slices, else a run of its own), and the baselines of bench/_methods.py. One training
 run per (data set, seed) serves both protocols and both clusterers: 'final' (label-free, the
 default of runSC.py/runST.py) and 'oracle' (the published protocol: the epoch with the best
 NMI (sc) / ARI (st) against the true labels; it uses the answer key). K = true classes.
@@ -61,7 +63,8 @@ BASELINES_VERSION = 1
 
 DEFAULT_EPOCHS = 500  # the published protocol
 
-SCRCL_METHODS = ("scrcl", "scrcl-gmm")
+AUTOK = "scrcl-autok"  # K estimated as --n-clusters auto does (label-free protocol only)
+SCRCL_METHODS = ("scrcl", "scrcl-gmm", AUTOK)
 PROTOCOLS = ("final", "oracle")
 DEFAULT_SEEDS = (5, 15, 25, 35, 45)
 SPEED_DATASETS = ("Baron_mouse1", "Baron_mouse2", "MCA_mouse_bladder_select2100",
@@ -69,9 +72,10 @@ SPEED_DATASETS = ("Baron_mouse1", "Baron_mouse2", "MCA_mouse_bladder_select2100"
 SPEED_PRECISIONS = ("fp32", "bf16")
 SPEED_PROTOCOL = "epoch_time"
 SUITES = {
-    "sc": {"datasets": _data.SC_DATASETS, "methods": ("scrcl", "pca_kmeans", "leiden")},
+    "sc": {"datasets": _data.SC_DATASETS,
+           "methods": ("scrcl", AUTOK, "pca_kmeans", "leiden")},
     "st": {"datasets": _data.ST_DATASETS,
-           "methods": ("scrcl", "scrcl-gmm", "pca_kmeans", "smooth_kmeans", "gmm")},
+           "methods": ("scrcl", "scrcl-gmm", AUTOK, "pca_kmeans", "smooth_kmeans", "gmm")},
     "speed": {"datasets": SPEED_DATASETS, "methods": ("scrcl",)},
     "k": {"datasets": _data.SC_DATASETS + _data.ST_DATASETS, "methods": _methods.K_RULES},
     "consensus": {"datasets": _data.SC_DATASETS + _data.ST_DATASETS,
@@ -87,6 +91,9 @@ def results_version(method: str) -> int:
 
 #: what --n-clusters auto runs (scrcl.tl.fit), with the package's defaults
 K_SETTINGS = {"rule": "estimate_n_clusters(expression_graph(prepared, cfg.k))"}
+K_RULE = K_SETTINGS["rule"]
+#: since Nov 2026 the default rule's entries also score its Leiden partition
+K_SCORED = {"scored": "ARI/NMI of the Leiden partition of the first seed"}
 
 
 # ----------------------------------------------------------------------------- options
@@ -231,7 +238,8 @@ def hash_inputs(ctx: Context, unit: Unit, key: Key) -> dict:
     base = {"results_version": results_version(key.method), "suite": key.suite,
             "dataset": key.dataset,
             "data_sha256": _data.data_sha256(unit.spec), "method": key.method,
-            "seed": key.seed, "n_clusters": "number of true classes"}
+            "seed": key.seed, "n_clusters": ("estimated: " + K_RULE if key.method == AUTOK
+                                             else "number of true classes")}
     if unit.kind == "baseline":
         from _methods import PARAMS
 
@@ -243,7 +251,8 @@ def hash_inputs(ctx: Context, unit: Unit, key: Key) -> dict:
     untrained = {**hashed_config(cfg, unit.spec), "epochs": 0,  # what no training reads
                  "precision": "fp32"}
     if unit.kind == "k":
-        return {**base, "config": untrained, "settings": K_SETTINGS}
+        return {**base, "config": untrained,
+                "settings": {**K_SETTINGS, **(K_SCORED if key.method == "leiden_k" else {})}}
     if unit.kind == "speed":
         return {**base, "config": untrained,
                 "warmup": ctx.args.warmup, "timed_epochs": ctx.args.timed_epochs,
@@ -283,15 +292,28 @@ def plan(ctx: Context) -> list[Unit]:
         units += [Unit("baseline", s, seed, [Key(suite, s.name, m, "final", seed)])
                   for s in specs for m in methods if m in BASELINES[suite] for seed in seeds]
         wanted = [m for m in SCRCL_METHODS if m in methods]
-        if wanted:
-            units += [Unit("scrcl", s, seed, [Key(suite, s.name, m, p, seed, variant)
-                                              for m in wanted for p in args.protocols])
-                      for seed in seeds for s in specs]
+        for seed in seeds:
+            for s in specs:
+                for group in training_groups(wanted, bool(ctx.config(s).out_dim)):
+                    keys = [Key(suite, s.name, m, p, seed, variant) for m in group
+                            for p in args.protocols if m != AUTOK or p == "final"]
+                    if keys:
+                        units.append(Unit("scrcl", s, seed, keys))
     for unit in units:
         for key in unit.keys:
             unit.inputs[key] = hash_inputs(ctx, unit, key)
             unit.hashes[key] = input_hash(unit.inputs[key])
     return units
+
+
+def training_groups(methods: list[str], out_dim_fixed: bool) -> list[list[str]]:
+    """The scrcl methods that share one training run. With the preset's own ``out_dim``
+    (the spatial presets) training does not read K, so the estimated-K clustering comes
+    from the same models; otherwise (out_dim = K) it needs its own run."""
+    if out_dim_fixed or AUTOK not in methods:
+        return [methods] if methods else []
+    rest = [m for m in methods if m != AUTOK]
+    return ([rest] if rest else []) + [[AUTOK]]
 
 
 def check_methods(suite: str, specs: list[_data.DatasetSpec], methods: list[str]) -> None:
@@ -330,6 +352,9 @@ def store(ctx: Context, unit: Unit, key: Key, fields: dict) -> None:
 
 def describe(entry: dict) -> str:
     """The entry's result in a few words."""
+    if "estimated_k" in entry and entry.get("ari") is not None:
+        return (f"ARI {entry['ari']:.4f} NMI {entry['nmi']:.4f} with K "
+                f"{entry['estimated_k']} estimated")
     if "estimated_k" in entry:
         return f"K {entry['estimated_k']} estimated, {entry['n_clusters']} true"
     if "by_precision" in entry:
@@ -360,10 +385,44 @@ def dataset_inputs(ctx: Context, spec: _data.DatasetSpec, build: Callable[[], An
     return ctx.cache[what]
 
 
+def estimated_k(ctx: Context, spec: _data.DatasetSpec, inputs: _data.ScrclInputs, cfg):
+    """K as --n-clusters auto estimates it (no label read), once per data set."""
+    from scrcl.clustering.estimate_k import estimate_n_clusters
+    from scrcl.tl import expression_graph
+
+    return dataset_inputs(ctx, spec, lambda: estimate_n_clusters(
+        expression_graph(inputs.prepared, cfg.k)), "k_estimate")
+
+
+def fixed_k(fn: Optional[Callable], k: int, n_init: int) -> Callable:
+    """A clusterer that makes ``k`` clusters whatever K it is asked for."""
+    from scrcl.pipeline import kmeans_clusterer
+
+    base = fn or kmeans_clusterer(n_init)
+    return lambda embedding, _k, seed: base(embedding, k, seed)
+
+
+def unit_clustering(ctx: Context, unit: Unit, inputs: _data.ScrclInputs, cfg,
+                    methods: list[str]) -> tuple[int, dict, Optional[Any]]:
+    """(K that training and clustering get, {method: cluster_fn}, the K estimate or None).
+    K is the number of true classes, except for a training run of the estimated-K method
+    alone whose out_dim is K (then the estimate)."""
+    named = {m: inputs.clusterers.get(m) for m in methods if m != AUTOK}
+    if AUTOK not in methods:
+        return inputs.n_clusters, named, None
+    est = estimated_k(ctx, unit.spec, inputs, cfg)
+    named[AUTOK] = fixed_k(None, est.k, cfg.kmeans_n_init)
+    alone = not cfg.out_dim  # out_dim = K
+    return (est.k if alone else inputs.n_clusters), named, est
+
+
 def train_protocols(ctx: Context, inputs: _data.ScrclInputs, cfg, seed: int,
                     methods: list[str], protocols: list[str],
-                    trace: Optional[dict] = None) -> dict:
-    """One training run serving every method and protocol. ``trace``: filled with
+                    trace: Optional[dict] = None,
+                    clustering: Optional[tuple[int, dict]] = None) -> dict:
+    """One training run serving every method and protocol (``clustering``: K and
+    {method: cluster_fn}, by default the true K and the data set's clusterers).
+    ``trace``: filled with
     {method: [[epoch, ARI, NMI, silhouette or None], ...]} of every clustered epoch (the
     silhouette on the label-free selection's candidate epochs), for later studies of
     label-free selection rules; the scores never reach the method."""
@@ -380,10 +439,12 @@ def train_protocols(ctx: Context, inputs: _data.ScrclInputs, cfg, seed: int,
             [epoch, round(scores["ari"], 4), round(scores["nmi"], 4),
              None if sil is None else round(sil, 4)])
 
-    return run_protocols(inputs.prepared, cfg, inputs.n_clusters, [seed],
+    n_clusters, named = clustering or (inputs.n_clusters,
+                                       {m: inputs.clusterers[m] for m in methods})
+    return run_protocols(inputs.prepared, cfg, n_clusters, [seed],
                          protocols=tuple(protocols), truth=inputs.truth,
                          device=ctx.args.device, progress=False,
-                         clusterers={m: inputs.clusterers[m] for m in methods},
+                         clusterers=named,
                          postprocess=inputs.postprocess, oracle_metric=inputs.oracle_metric,
                          epoch_hook=record if trace is not None else None)
 
@@ -397,18 +458,23 @@ def run_scrcl(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     methods = sorted({k.method for k in pending})
     protocols = [p for p in PROTOCOLS if any(k.protocol == p for k in pending)]
     if not fits_budget(ctx, unit, lambda: probe_s_per_epoch(
-            ctx, scrcl_inputs(ctx, unit, cfg), cfg, unit.seed, methods, protocols)):
+            ctx, unit, scrcl_inputs(ctx, unit, cfg), cfg, unit.seed, methods, protocols)):
         return
     inputs = scrcl_inputs(ctx, unit, cfg)
+    n_clusters, named, est = unit_clustering(ctx, unit, inputs, cfg, methods)
     _env.reset_peak_memory()
     trace: dict = {}
-    results = train_protocols(ctx, inputs, cfg, unit.seed, methods, protocols, trace)
+    results = train_protocols(ctx, inputs, cfg, unit.seed, methods, protocols, trace,
+                              clustering=(n_clusters, named))
     memory = _env.peak_memory()
     for key in pending:
         result = results[key.method][key.protocol]
         run = result.runs[0]
+        k_fields = ({"n_clusters": est.k, "estimated_k": est.k, "true_k": inputs.n_clusters,
+                     "k_stability": est.stability} if key.method == AUTOK
+                    else {"n_clusters": result.n_clusters})
         store(ctx, unit, key, {
-            "epochs": cfg.epochs, "n_clusters": result.n_clusters,
+            "epochs": cfg.epochs, **k_fields,
             "n_cells": inputs.prepared.n_cells, "n_features": inputs.prepared.n_genes,
             **scores_fields(inputs.truth, run.labels), "epoch_used": run.epoch_used,
             "s_per_epoch": run.train_s / max(run.epochs_run, 1), "train_s": run.train_s,
@@ -421,11 +487,13 @@ def run_scrcl(ctx: Context, unit: Unit, pending: list[Key]) -> None:
             "trace": trace.get(key.method) if key.protocol == "final" else None})
 
 
-def probe_s_per_epoch(ctx: Context, inputs: _data.ScrclInputs, cfg, seed: int,
+def probe_s_per_epoch(ctx: Context, unit: Unit, inputs: _data.ScrclInputs, cfg, seed: int,
                       methods: list[str], protocols: list[str]) -> float:
     """Seconds per epoch of a 2-epoch run of the same unit (training and clustering)."""
     start = time.perf_counter()
-    train_protocols(ctx, inputs, cfg.replace(epochs=2), seed, methods, protocols)
+    n_clusters, named, _ = unit_clustering(ctx, unit, inputs, cfg, methods)
+    train_protocols(ctx, inputs, cfg.replace(epochs=2), seed, methods, protocols,
+                    clustering=(n_clusters, named))
     return (time.perf_counter() - start) / 2
 
 
@@ -557,7 +625,7 @@ def time_precisions(ctx: Context, inputs: _data.ScrclInputs, cfg, seed: int) -> 
 def run_speed(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     cfg = ctx.config(unit.spec)
     if not fits_budget(ctx, unit, lambda: probe_s_per_epoch(
-            ctx, scrcl_inputs(ctx, unit, cfg), cfg, unit.seed, ["scrcl"], ["final"])):
+            ctx, unit, scrcl_inputs(ctx, unit, cfg), cfg, unit.seed, ["scrcl"], ["final"])):
         return
     inputs = scrcl_inputs(ctx, unit, cfg)
     start = time.perf_counter()
@@ -595,7 +663,8 @@ def run_k(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     if method == "leiden_k":
         est = estimate_n_clusters(graph)
         found = {"estimated_k": est.k, "stability": est.stability,
-                 "resolution": est.resolution}
+                 "resolution": est.resolution,  # Leiden at resolution 1 as a clustering:
+                 **scores_fields(inputs.truth, est.labels)}
     else:
         found = getattr(_methods, method)(graph)
     store(ctx, unit, pending[0], {

@@ -203,3 +203,62 @@ def test_studied_k_rules_find_planted_cliques(bench):
     # are not counted: the grid here stops at 2)
     found = methods.stability_k(graph, resolutions=(0.5, 1.0, 2.0))
     assert found["estimated_k"] == 4 and found["stability"] == pytest.approx(1.0)
+
+
+def test_estimated_k_runs_label_free_with_the_k_of_n_clusters_auto(bench, tmp_path,
+                                                                     monkeypatch):
+    """scrcl-autok clusters into the K that --n-clusters auto estimates (no label read):
+    its own training run where out_dim is K, the same run as scrcl where the configuration
+    fixes out_dim (the spatial presets); stored for the label-free protocol only."""
+    run, _ = bench
+    from scrcl.clustering.estimate_k import estimate_n_clusters
+    from scrcl.tl import expression_graph
+
+    base = ["sc", "--datasets", "demo", "--seeds", "1", "--epochs", "3", "--threads", "1",
+            "--methods", "scrcl", "scrcl-autok", "--results", str(tmp_path),
+            "--set", "hid_dim=16"]
+    no_out_dim = base + ["--set", "out_dim=0"]  # 0: K (the demo's config fixes out_dim)
+
+    def context(argv):
+        args = run.build_parser().parse_args(argv)
+        return run.Context(args, argv, run.parse_overrides(args.set), 0.0)
+
+    separate, shared = run.plan(context(no_out_dim)), run.plan(context(base))
+    assert [[k.method for k in u.keys] for u in separate] == [["scrcl", "scrcl"],
+                                                              ["scrcl-autok"]]
+    assert [[(k.method, k.protocol) for k in u.keys] for u in shared] == [
+        [("scrcl", "final"), ("scrcl", "oracle"), ("scrcl-autok", "final")]]
+
+    assert run.execute(no_out_dim)["computed"] == 3
+    folder = tmp_path / "sc/demo"
+    entry = json.loads(next(folder.glob("scrcl-autok__*/final/seed1.json")).read_text())
+    truth_k = json.loads(next(folder.glob("scrcl__*/final/seed1.json")).read_text())
+    from _data import dataset_spec, scrcl_inputs  # bench/ is on the path (fixture)
+
+    spec = dataset_spec("demo")
+    cfg = context(no_out_dim).config(spec)
+    inputs = scrcl_inputs(spec, cfg)
+    est = estimate_n_clusters(expression_graph(inputs.prepared, cfg.k))
+    assert entry["estimated_k"] == entry["n_clusters"] == est.k  # (the demo's K: 4)
+    assert entry["true_k"] == truth_k["n_clusters"] == inputs.n_clusters
+    assert entry["inputs"]["n_clusters"].startswith("estimated") and entry["epoch_used"]
+    assert entry["input_hash"] != truth_k["input_hash"]
+
+    # an estimate that differs from the truth reaches the model (out_dim) and k-means
+    from scrcl.clustering.estimate_k import KEstimate
+
+    seen = {}
+    real_train = run.train_protocols
+
+    def spy(ctx, inputs, cfg, seed, methods, protocols, trace=None, clustering=None):
+        seen[tuple(methods)] = clustering[0]
+        return real_train(ctx, inputs, cfg, seed, methods, protocols, trace, clustering)
+
+    monkeypatch.setattr(run, "estimated_k", lambda *a: KEstimate(3, 1.0, 1.0))
+    monkeypatch.setattr(run, "train_protocols", spy)
+    other = tmp_path / "other"
+    assert run.execute(no_out_dim + ["--results", str(other)])["computed"] == 3  # last wins
+    three = json.loads(next((other / "sc/demo").glob("scrcl-autok__*/final/seed1.json"))
+                       .read_text())
+    assert seen == {("scrcl",): inputs.n_clusters, ("scrcl-autok",): 3}
+    assert three["n_clusters"] == 3 and len(set(three["labels"])) == 3

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,6 +26,7 @@ class KEstimate:
     k: int
     resolution: float
     stability: float  # mean ARI between the partitions of different Leiden seeds
+    labels: Optional[np.ndarray] = None  # (N,) the first seed's Leiden partition
 
 
 def estimate_n_clusters(adj: sp.spmatrix, resolution: float = 1.0, seeds=(0, 1, 2),
@@ -36,4 +38,4 @@ def estimate_n_clusters(adj: sp.spmatrix, resolution: float = 1.0, seeds=(0, 1, 
     k = max(2, int((np.bincount(parts[0]) >= min_size).sum()))
     log.info("estimated K = %d (Leiden resolution %.2f on the cell graph, stability %.2f)",
              k, resolution, stability)
-    return KEstimate(k, resolution, stability)
+    return KEstimate(k, resolution, stability, np.asarray(parts[0]))
