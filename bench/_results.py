@@ -4,8 +4,10 @@ atomically. A variant names the settings changed from the defaults (``precision-
 ``features-lognorm``...), so that a comparison run never overwrites the default's entry."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
@@ -68,3 +70,23 @@ def iter_entries(root: Path, suite: Optional[str] = None) -> Iterator[dict]:
         entry = read_entry(path)
         if entry is not None:
             yield entry
+
+
+def pack_labels(labels) -> str:
+    """A label vector (ints >= 0) as compact text: '<dtype>:' + base64 of its zlib-packed
+    bytes (a 4,000-spot partition takes a few hundred characters)."""
+    import numpy as np
+
+    labels = np.asarray(labels)
+    dtype = "u1" if labels.max(initial=0) < 256 else "u4"
+    raw = labels.astype(dtype).tobytes()
+    return f"{dtype}:" + base64.b64encode(zlib.compress(raw, 9)).decode("ascii")
+
+
+def unpack_labels(text: str):
+    """The label vector :func:`pack_labels` packed, as int64."""
+    import numpy as np
+
+    dtype, _, data = text.partition(":")
+    raw = zlib.decompress(base64.b64decode(data))
+    return np.frombuffer(raw, dtype=dtype).astype(np.int64)

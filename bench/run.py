@@ -54,7 +54,7 @@ from scrcl.precision import COMPILE_MIN_ENTRIES  # noqa: E402
 import _env  # noqa: E402
 import _methods  # noqa: E402
 from _results import (RESULTS_DIR, Key, input_hash, is_current, iter_entries,  # noqa: E402
-                      read_entry, write_entry)
+                      pack_labels, read_entry, write_entry)
 
 #: raise when a code change alters results: every stored entry is then recomputed
 RESULTS_VERSION = 2  # 2: fast CPU dropout mask (scrcl.nn.dropout)
@@ -416,28 +416,47 @@ def unit_clustering(ctx: Context, unit: Unit, inputs: _data.ScrclInputs, cfg,
     return (est.k if alone else inputs.n_clusters), named, est
 
 
+def candidate_stats(emb, labels) -> list:
+    """Label-free statistics of a candidate partition for later studies of selection rules:
+    [Calinski-Harabasz, Davies-Bouldin] on the unit-normalised embedding, and the partition
+    itself (packed), from which graph- and stability-based rules can be computed."""
+    import numpy as np
+    from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
+
+    unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    scorable = 2 <= np.unique(labels).size < labels.size
+    return [round(float(calinski_harabasz_score(unit, labels)), 3) if scorable else None,
+            round(float(davies_bouldin_score(unit, labels)), 4) if scorable else None,
+            pack_labels(labels)]
+
+
 def train_protocols(ctx: Context, inputs: _data.ScrclInputs, cfg, seed: int,
                     methods: list[str], protocols: list[str],
                     trace: Optional[dict] = None,
-                    clustering: Optional[tuple[int, dict]] = None) -> dict:
+                    clustering: Optional[tuple[int, dict]] = None,
+                    candidates: Optional[dict] = None) -> dict:
     """One training run serving every method and protocol (``clustering``: K and
     {method: cluster_fn}, by default the true K and the data set's clusterers).
     ``trace``: filled with
     {method: [[epoch, ARI, NMI, silhouette or None], ...]} of every clustered epoch (the
-    silhouette on the label-free selection's candidate epochs), for later studies of
-    label-free selection rules; the scores never reach the method."""
+    silhouette on the label-free selection's candidate epochs), ``candidates`` with
+    {'scrcl': [[epoch, *candidate_stats], ...]} of the candidate epochs (the default
+    clusterer only: about 100 KB an entry on a spatial slice), for later studies
+    of label-free selection rules; neither reaches the method."""
     from scrcl.clustering.selection import candidate_epochs, silhouette
     from scrcl.metrics import evaluate
     from scrcl.pipeline import run_protocols
 
-    candidates = set(candidate_epochs(cfg.epochs, cfg.select_stride))
+    chosen_from = set(candidate_epochs(cfg.epochs, cfg.select_stride))
 
     def record(_seed, method, epoch, labels, emb) -> None:
         scores = evaluate(inputs.truth, labels)
-        sil = silhouette(emb, labels) if epoch in candidates else None
+        sil = silhouette(emb, labels) if epoch in chosen_from else None
         trace.setdefault(method, []).append(
             [epoch, round(scores["ari"], 4), round(scores["nmi"], 4),
              None if sil is None else round(sil, 4)])
+        if candidates is not None and epoch in chosen_from and method == "scrcl":
+            candidates.setdefault(method, []).append([epoch, *candidate_stats(emb, labels)])
 
     n_clusters, named = clustering or (inputs.n_clusters,
                                        {m: inputs.clusterers[m] for m in methods})
@@ -464,8 +483,9 @@ def run_scrcl(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     n_clusters, named, est = unit_clustering(ctx, unit, inputs, cfg, methods)
     _env.reset_peak_memory()
     trace: dict = {}
+    candidates: dict = {}
     results = train_protocols(ctx, inputs, cfg, unit.seed, methods, protocols, trace,
-                              clustering=(n_clusters, named))
+                              clustering=(n_clusters, named), candidates=candidates)
     memory = _env.peak_memory()
     for key in pending:
         result = results[key.method][key.protocol]
@@ -484,7 +504,8 @@ def run_scrcl(ctx: Context, unit: Unit, pending: list[Key]) -> None:
             # the partition itself (cells in prepared order), for label-free studies of
             # the seeds together (consensus) without training again
             "labels": run.labels.astype(int).tolist(),
-            "trace": trace.get(key.method) if key.protocol == "final" else None})
+            "trace": trace.get(key.method) if key.protocol == "final" else None,
+            "candidates": candidates.get(key.method) if key.protocol == "final" else None})
 
 
 def probe_s_per_epoch(ctx: Context, unit: Unit, inputs: _data.ScrclInputs, cfg, seed: int,

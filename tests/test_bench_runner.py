@@ -71,6 +71,13 @@ def test_entries_are_stored_with_their_fields(first_run):
     assert [t[0] for t in final["trace"]] == [1, 2, 3] and oracle["trace"] is None
     assert final["trace"][-1][3] is not None  # the last epoch is a candidate: silhouette
     assert final["trace"][final["epoch_used"] - 1][1] == round(final["ari"], 4)
+    # and the candidates' partitions, packed: the chosen one is the stored labels
+    from _results import pack_labels, unpack_labels  # bench/ is on the path (fixture)
+
+    chosen = {c[0]: c for c in final["candidates"]}[final["epoch_used"]]
+    assert unpack_labels(chosen[3]).tolist() == final["labels"] and oracle["candidates"] is None
+    big = list(range(300)) * 3
+    assert unpack_labels(pack_labels(big)).tolist() == big  # more than 256 labels
     # the oracle picks the best NMI among all epochs, so it is at least the final's
     assert oracle["nmi"] >= final["nmi"] - 1e-12
     # one training run serves both protocols: the hash does not depend on the protocol
@@ -250,9 +257,9 @@ def test_estimated_k_runs_label_free_with_the_k_of_n_clusters_auto(bench, tmp_pa
     seen = {}
     real_train = run.train_protocols
 
-    def spy(ctx, inputs, cfg, seed, methods, protocols, trace=None, clustering=None):
-        seen[tuple(methods)] = clustering[0]
-        return real_train(ctx, inputs, cfg, seed, methods, protocols, trace, clustering)
+    def spy(*args, **kwargs):  # (ctx, inputs, cfg, seed, methods, protocols, ...)
+        seen[tuple(args[4])] = kwargs["clustering"][0]
+        return real_train(*args, **kwargs)
 
     monkeypatch.setattr(run, "estimated_k", lambda *a: KEstimate(3, 1.0, 1.0))
     monkeypatch.setattr(run, "train_protocols", spy)
