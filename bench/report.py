@@ -316,7 +316,8 @@ def costs(res: Results) -> str:
             rows.append(cost_row(res, suite, ds, "scrcl (training + clustering)", runs))
     others: dict[tuple, list[dict]] = defaultdict(list)
     for (suite, ds, method, _), runs in res.groups.items():
-        if method not in ("scrcl", "scrcl-gmm") and suite not in ("speed", "consensus"):
+        if method not in ("scrcl", "scrcl-gmm") and suite not in ("speed", "consensus",
+                                                                   "selection"):
             others[suite, method] += runs
     for (suite, method), runs in sorted(others.items()):
         n_sets = len({e["dataset"] for e in runs})
@@ -370,6 +371,28 @@ def k_estimation(res: Results) -> str:
                  *[f"**{hits[m]} of {counted[m]}**" for m in K_RULE_NAMES], "", ""])
     return table(["data set", "true K", *[f"K, {n}" for n in K_RULE_NAMES.values()],
                   "default's Leiden stability (mean ARI of 3 seeds)", "machine"], rows)
+
+
+SELECTION_RULES = ("silhouette", "calinski_harabasz", "davies_bouldin", "modularity",
+                   "stable", "last", "epoch_consensus", "best_candidate")
+
+
+def selection(res: Results) -> str:
+    """Label-free selection rules applied to the stored candidate epochs of each run (mean
+    ARI over seeds), beside the answer key's pick among the same candidates."""
+    groups: dict[tuple, dict[str, list[dict]]] = defaultdict(dict)
+    for (suite, ds, method, _, *variant), runs in [*res.groups.items(), *res.variants.items()]:
+        if suite == "selection":
+            groups[ds, variant[0] if variant else ""][method] = runs
+    rows = []
+    for (ds, variant), by_rule in sorted(groups.items()):
+        seeds = sorted({e["seed"] for runs in by_rule.values() for e in runs})
+        rows.append([ds, variant.replace("__", ", ") or "defaults", len(seeds),
+                     *(mean_std([e["ari"] for e in by_rule.get(r, [])])
+                       for r in SELECTION_RULES)])
+    return table(["data set", "settings", "seeds", *(r.replace("_", " ") for r in
+                                                     SELECTION_RULES[:-1]),
+                  "best candidate (answer key)"], rows)
 
 
 def k_accuracy(res: Results) -> str:
@@ -458,7 +481,7 @@ def scaling(res: Results) -> str:
 BLOCKS: dict[str, Callable[[Results], str]] = {
     "sc-accuracy": sc_accuracy, "sc-summary": sc_summary, "st-accuracy": st_table("ari"),
     "st-nmi": st_table("nmi"), "st-summary": st_summary, "speed": speed, "costs": costs,
-    "k-estimation": k_estimation, "k-accuracy": k_accuracy, "machines": machines, "variants": variants,
+    "k-estimation": k_estimation, "k-accuracy": k_accuracy, "selection": selection, "machines": machines, "variants": variants,
     "consensus": consensus, "vs-authors": vs_authors, "scaling": scaling,
 }
 

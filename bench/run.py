@@ -7,6 +7,7 @@ whose input hash matches, so a run that is cut off loses at most the entry in pr
     python bench/run.py st --seeds 5 15 25       # the 13 spatial slices
     python bench/run.py speed                    # s/epoch, fp32 and bf16 interleaved
     python bench/run.py k                        # K estimated by --n-clusters auto
+    python bench/run.py selection                # label-free selection rules, stored runs
     python bench/run.py sc --methods pca_kmeans leiden        # the cheap baselines only
     python bench/run.py st --device cuda --budget-min 9       # one chunk on a GPU machine
     python bench/run.py sc --dry-run             # what would run, and what is up to date
@@ -15,7 +16,9 @@ whose input hash matches, so a run that is cut off loses at most the entry in pr
 Suites: sc (substitutes/scdata stand-ins, label obs['cell_type1'], documented defaults),
 st (stdata_pca slices, preset per slice, processed features, labelled spots), speed
 (seconds per training epoch of scrcl in fp32 and bf16, interleaved in one process), k (the
-number of clusters that --n-clusters auto estimates without labels, beside the true one).
+number of clusters that --n-clusters auto estimates without labels, beside the true one),
+consensus (one partition from the stored seeds) and selection (the rules of
+bench/_selection.py on the stored candidate epochs of the label-free runs).
 The data set name 'demo' (synthetic counts) works in sc and speed, for tests.
 
 Methods: scrcl (k-means, the package default), scrcl-gmm (spatial only; the same trained
@@ -53,6 +56,7 @@ import _data  # noqa: E402
 from scrcl.precision import COMPILE_MIN_ENTRIES  # noqa: E402
 import _env  # noqa: E402
 import _methods  # noqa: E402
+import _selection  # noqa: E402
 from _results import (RESULTS_DIR, Key, input_hash, is_current, iter_entries,  # noqa: E402
                       pack_labels, read_entry, write_entry)
 
@@ -80,6 +84,8 @@ SUITES = {
     "k": {"datasets": _data.SC_DATASETS + _data.ST_DATASETS, "methods": _methods.K_RULES},
     "consensus": {"datasets": _data.SC_DATASETS + _data.ST_DATASETS,
                   "methods": ("scrcl-consensus",)},
+    "selection": {"datasets": _data.SC_DATASETS + _data.ST_DATASETS,
+                  "methods": (*_selection.RULES, _selection.CEILING)},
 }
 BASELINES = {"sc": ("pca_kmeans", "leiden"), "st": ("pca_kmeans", "smooth_kmeans", "gmm")}
 
@@ -246,6 +252,9 @@ def hash_inputs(ctx: Context, unit: Unit, key: Key) -> dict:
         return {**base, "params": PARAMS[unit.spec.kind]}
     if unit.kind == "consensus":
         return {**base, "members": sorted(e["input_hash"] for e in consensus_members(ctx, unit))}
+    if unit.kind == "selection":
+        return {**base, "selection_version": _selection.SELECTION_VERSION,
+                "member": selection_member(ctx, unit.spec, unit.seed)["input_hash"]}
     cfg = ctx.config(unit.spec)
     device = ctx.args.device
     untrained = {**hashed_config(cfg, unit.spec), "epochs": 0,  # what no training reads
@@ -285,6 +294,12 @@ def plan(ctx: Context) -> list[Unit]:
     elif suite == "consensus":
         units += [Unit("consensus", s, 0, [Key(suite, s.name, "scrcl-consensus", "final", 0,
                                                variant)]) for s in specs]
+    elif suite == "selection":
+        for seed in seeds:
+            for s in specs:
+                if selection_member(ctx, s, seed) is not None:
+                    units.append(Unit("selection", s, seed, [
+                        Key(suite, s.name, m, "final", seed, variant) for m in methods]))
     elif suite == "k":
         units += [Unit("k", s, seed, [Key(suite, s.name, m, "final", seed, variant)])
                   for seed in seeds for s in specs for m in methods]
@@ -738,8 +753,63 @@ def run_consensus(ctx: Context, unit: Unit, pending: list[Key]) -> None:
         "member_ari": [e["ari"] for e in members], "labels": labels.astype(int).tolist()})
 
 
+# ----------------------------------------------------------------------------- selection
+
+
+def selection_member(ctx: Context, spec: _data.DatasetSpec, seed: int) -> Optional[dict]:
+    """The stored label-free scrcl entry (k-means, this variant, current results version)
+    of a data set and seed that keeps its candidate partitions, else None."""
+    key = Key(spec.kind, spec.name, "scrcl", "final", seed, ctx.variant)
+    entry = read_entry(key.path(ctx.args.results))
+    if entry and entry.get("candidates") and entry.get("results_version") == RESULTS_VERSION:
+        return entry
+    return None
+
+
+def run_selection(ctx: Context, unit: Unit, pending: list[Key]) -> None:
+    """Every selection rule of bench/_selection.py applied to one stored run's candidate
+    epochs, each choice scored (the truth reads no part of any rule)."""
+    import numpy as np
+
+    from _results import unpack_labels
+
+    if out_of_time(ctx, pending):
+        return
+    member = selection_member(ctx, unit.spec, unit.seed)
+    cfg = ctx.config(unit.spec)
+    inputs = scrcl_inputs(ctx, unit, cfg)
+    sil = {t[0]: t[3] for t in member["trace"]}
+    rows = member["candidates"]
+    found = _selection.Candidates(
+        epochs=[r[0] for r in rows], partitions=[unpack_labels(r[3]) for r in rows],
+        silhouette=[sil.get(r[0]) for r in rows], calinski_harabasz=[r[1] for r in rows],
+        davies_bouldin=[r[2] for r in rows], graph=inputs.prepared.cell_adj,
+        n_clusters=member["n_clusters"])
+    if found.partitions[0].size != inputs.truth.size:
+        raise SystemExit(f"{unit.spec.name} seed {unit.seed}: the stored partitions cover "
+                         f"{found.partitions[0].size} cells, the data {inputs.truth.size}")
+    scores = [scores_fields(inputs.truth, p) for p in found.partitions]
+    for key in pending:
+        start = time.perf_counter()
+        if key.method == _selection.CEILING:  # the answer key's pick: a ceiling, not a rule
+            index = int(np.argmax([s["ari"] for s in scores]))
+            labels, fields = found.partitions[index], scores[index]
+        else:
+            labels = _selection.RULES[key.method](found)
+            same = [i for i, p in enumerate(found.partitions) if np.array_equal(p, labels)]
+            index = same[-1] if same else None
+            fields = scores[index] if same else scores_fields(inputs.truth, labels)
+        store(ctx, unit, key, {
+            "epochs": member["epochs"], "n_clusters": member["n_clusters"],
+            "n_cells": int(labels.size), **fields,
+            "epoch_used": None if index is None else found.epochs[index],
+            "s_per_epoch": None, "wall_s": time.perf_counter() - start,
+            "precision": member["precision"], "features": member.get("features"),
+            "member_ari": member["ari"], "member_epoch": member["epoch_used"]})
+
+
 RUNNERS = {"scrcl": run_scrcl, "baseline": run_baseline, "speed": run_speed, "k": run_k,
-           "consensus": run_consensus}
+           "consensus": run_consensus, "selection": run_selection}
 
 
 def execute(argv: Optional[list[str]] = None) -> dict:

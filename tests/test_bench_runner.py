@@ -269,3 +269,44 @@ def test_estimated_k_runs_label_free_with_the_k_of_n_clusters_auto(bench, tmp_pa
                        .read_text())
     assert seen == {("scrcl",): inputs.n_clusters, ("scrcl-autok",): 3}
     assert three["n_clusters"] == 3 and len(set(three["labels"])) == 3
+
+
+def test_modularity_of_two_triangles_by_hand(bench):
+    """Two triangles joined by one edge (m = 7), split into the triangles: each holds 3
+    edges (6/14 counted both ways) and degree 7 of 14, so Q = 2 (6/14 - 1/4) = 5/14."""
+    from _selection import modularity  # bench/ is on the path (fixture)
+    import numpy as np
+    import scipy.sparse as sp
+
+    edges = [(0, 1), (1, 2), (0, 2), (3, 4), (4, 5), (3, 5), (2, 3)]
+    a = np.zeros((6, 6))
+    for i, j in edges:
+        a[i, j] = a[j, i] = 1
+    assert modularity(sp.csr_matrix(a), np.array([0, 0, 0, 1, 1, 1])) == pytest.approx(5 / 14)
+    assert modularity(sp.csr_matrix(a), np.zeros(6, int)) == pytest.approx(0.0)
+
+
+def test_selection_rules_on_stored_candidates(bench, tmp_path):
+    """The selection study reads a stored run's candidate partitions: its silhouette rule
+    picks what the run itself picked, and no rule that picks a candidate beats the answer
+    key's pick among the same candidates."""
+    run, report = bench
+    common = ["--datasets", "demo", "--seeds", "1", "--epochs", "6", "--threads", "1",
+              "--set", "hid_dim=16", "--set", "select_stride=2", "--results", str(tmp_path)]
+    run.execute(["sc", "--methods", "scrcl", "--protocols", "final", *common])
+    assert run.execute(["selection", *common])["computed"] == 8
+    folder = tmp_path / "selection/demo"
+    member = json.loads(next((tmp_path / "sc/demo").glob("scrcl__*/final/seed1.json"))
+                        .read_text())
+    assert [c[0] for c in member["candidates"]] == [2, 4, 6]
+    got = {p.parts[-3].split("__")[0]: json.loads(p.read_text())
+           for p in folder.glob("*/final/seed1.json")}
+    assert got["silhouette"]["epoch_used"] == member["epoch_used"]
+    assert got["silhouette"]["ari"] == pytest.approx(member["ari"])
+    assert got["last"]["epoch_used"] == 6
+    for rule, entry in got.items():
+        if entry["epoch_used"] is not None:
+            assert entry["ari"] <= got["best_candidate"]["ari"] + 1e-12, rule
+    assert run.execute(["selection", *common])["up_to_date"] == 8
+    assert "best candidate (answer key)" in report.selection(
+        report.Results(run.iter_entries(tmp_path)))
