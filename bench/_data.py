@@ -157,6 +157,7 @@ class ScrclInputs:
     truth: Any  # (N,) str labels of the prepared cells
     n_clusters: int
     clusterers: dict[str, Optional[Callable]]  # method name -> cluster_fn (None: k-means)
+    #  (scrcl, scrcl-leiden; on slices also scrcl-gmm)
     postprocess: Optional[Callable]
     oracle_metric: str
     prep_s: float
@@ -169,22 +170,25 @@ def scrcl_inputs(spec: DatasetSpec, cfg) -> ScrclInputs:
 
     import numpy as np
 
+    from scrcl.cli.st import clusterer
+
     start = time.perf_counter()
     adata, key = read(spec)
     if spec.kind == "sc":
         from scrcl.data.preprocess import prepare_sc_with
 
         prepared = prepare_sc_with(adata, cfg)
-        clusterers, post, metric = {"scrcl": None}, None, "nmi"
+        clusterers = {"scrcl": None, "scrcl-leiden": clusterer("leiden", cfg.kmeans_n_init)}
+        post, metric = None, "nmi"
     else:
-        from scrcl.cli.st import clusterer
         from scrcl.clustering.spatial_smoothing import refiner
         from scrcl.data.spatial import prepare_st
 
         prepared = prepare_st(adata, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, "yes")
         coords = np.asarray(adata.obsm["spatial"])[prepared.cells]
         radius = cfg.radius or 0
-        clusterers = {"scrcl": None, "scrcl-gmm": clusterer("gmm", cfg.kmeans_n_init)}
+        clusterers = {"scrcl": None, "scrcl-gmm": clusterer("gmm", cfg.kmeans_n_init),
+                      "scrcl-leiden": clusterer("leiden", cfg.kmeans_n_init)}
         post, metric = (refiner(coords, radius) if radius else None), "ari"
     truth = np.asarray(adata.obs[key].astype(str))[prepared.cells]
     return ScrclInputs(prepared, truth, int(np.unique(truth).size), clusterers, post, metric,

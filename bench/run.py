@@ -68,7 +68,9 @@ BASELINES_VERSION = 1
 DEFAULT_EPOCHS = 500  # the published protocol
 
 AUTOK = "scrcl-autok"  # K estimated as --n-clusters auto does (label-free protocol only)
-SCRCL_METHODS = ("scrcl", "scrcl-gmm", AUTOK)
+LEIDEN = "scrcl-leiden"  # the embedding clustered by Leiden, resolution bisected to K
+SCRCL_METHODS = ("scrcl", "scrcl-gmm", LEIDEN, AUTOK)
+FINAL_ONLY = (LEIDEN, AUTOK)  # studies of issue 13: the label-free protocol only
 PROTOCOLS = ("final", "oracle")
 DEFAULT_SEEDS = (5, 15, 25, 35, 45)
 SPEED_DATASETS = ("Baron_mouse1", "Baron_mouse2", "MCA_mouse_bladder_select2100",
@@ -77,9 +79,10 @@ SPEED_PRECISIONS = ("fp32", "bf16")
 SPEED_PROTOCOL = "epoch_time"
 SUITES = {
     "sc": {"datasets": _data.SC_DATASETS,
-           "methods": ("scrcl", AUTOK, "pca_kmeans", "leiden")},
+           "methods": ("scrcl", LEIDEN, AUTOK, "pca_kmeans", "leiden")},
     "st": {"datasets": _data.ST_DATASETS,
-           "methods": ("scrcl", "scrcl-gmm", AUTOK, "pca_kmeans", "smooth_kmeans", "gmm")},
+           "methods": ("scrcl", "scrcl-gmm", LEIDEN, AUTOK, "pca_kmeans", "smooth_kmeans",
+                       "gmm")},
     "speed": {"datasets": SPEED_DATASETS, "methods": ("scrcl",)},
     "k": {"datasets": _data.SC_DATASETS + _data.ST_DATASETS, "methods": _methods.K_RULES},
     "consensus": {"datasets": _data.SC_DATASETS + _data.ST_DATASETS,
@@ -271,6 +274,8 @@ def hash_inputs(ctx: Context, unit: Unit, key: Key) -> dict:
     if unit.spec.kind == "st":
         settings.update(preprocessed="yes", radius=cfg.radius or 0,
                         cluster="gmm" if key.method == "scrcl-gmm" else "kmeans")
+    if key.method == LEIDEN:
+        settings["cluster"] = "leiden: 15-NN graph, resolution bisected to K"
     return {**base, "config": hashed_config(cfg, unit.spec), "epochs": cfg.epochs,
             "precision_requested": cfg.precision,
             "precision": resolved_precision(cfg.precision, device), "settings": settings}
@@ -311,7 +316,7 @@ def plan(ctx: Context) -> list[Unit]:
             for s in specs:
                 for group in training_groups(wanted, bool(ctx.config(s).out_dim)):
                     keys = [Key(suite, s.name, m, p, seed, variant) for m in group
-                            for p in args.protocols if m != AUTOK or p == "final"]
+                            for p in args.protocols if m not in FINAL_ONLY or p == "final"]
                     if keys:
                         units.append(Unit("scrcl", s, seed, keys))
     for unit in units:

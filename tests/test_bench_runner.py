@@ -141,7 +141,7 @@ def test_report_renders_blocks_and_check_finds_stale_ones(bench, first_run, tmp_
     text = doc.read_text()
     assert text.count(prose) == 2 and "old" not in text
     rows = [line for line in text.splitlines() if line.startswith("| demo |")]
-    assert len(rows) == 4 + 1  # 4 method/protocol rows in sc-accuracy, 1 in sc-summary
+    assert len(rows) == 5 + 1  # 5 method/protocol rows in sc-accuracy, 1 in sc-summary
     scrcl_final = next(r for r in rows if "| scrcl (k-means) | final |" in r).split(" | ")
     assert scrcl_final[1:3] == ["600", "4"] and scrcl_final[5] == "2"  # cells, K, seeds
     # data sets without stored results are listed with no figure
@@ -310,3 +310,20 @@ def test_selection_rules_on_stored_candidates(bench, tmp_path):
     assert run.execute(["selection", *common])["up_to_date"] == 8
     assert "best candidate (answer key)" in report.selection(
         report.Results(run.iter_entries(tmp_path)))
+
+
+def test_leiden_clustering_of_the_same_models(bench, tmp_path):
+    """scrcl-leiden clusters the models that scrcl trains (one run) by Leiden with the
+    resolution bisected to K, for the label-free protocol only."""
+    run, _ = bench
+    args = ["sc", "--datasets", "demo", "--seeds", "1", "--epochs", "3", "--threads", "1",
+            "--methods", "scrcl", "scrcl-leiden", "--set", "hid_dim=16",
+            "--results", str(tmp_path)]
+    assert run.execute(args)["computed"] == 3  # scrcl final + oracle, scrcl-leiden final
+    folder = tmp_path / "sc/demo"
+    leiden = json.loads(next(folder.glob("scrcl-leiden__*/final/seed1.json")).read_text())
+    kmeans = json.loads(next(folder.glob("scrcl__*/final/seed1.json")).read_text())
+    assert not list(folder.glob("scrcl-leiden__*/oracle"))
+    assert leiden["n_clusters_found"] == leiden["n_clusters"] == 4  # the demo's 4 groups
+    assert leiden["train_s"] == kmeans["train_s"]  # the same training run
+    assert leiden["inputs"]["settings"]["cluster"].startswith("leiden")
