@@ -170,7 +170,7 @@ def scrcl_inputs(spec: DatasetSpec, cfg) -> ScrclInputs:
 
     import numpy as np
 
-    from scrcl.cli.st import clusterer
+    from scrcl.pipeline import clusterer
 
     start = time.perf_counter()
     adata, key = read(spec)

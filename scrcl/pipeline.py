@@ -80,6 +80,27 @@ def kmeans_clusterer(n_init: int) -> ClusterFn:
     return fn
 
 
+#: the clusterings of the embedding that the scripts offer (``--cluster``)
+CLUSTERERS = ("kmeans", "gmm", "leiden")
+
+
+def clusterer(kind: str, n_init: int) -> Optional[ClusterFn]:
+    """The cluster_fn for ``--cluster``: None for cosine k-means with ``n_init`` restarts
+    (the pipeline's default, as published), the EEE Gaussian mixture, or Leiden on the
+    embedding's 15-NN graph with the resolution bisected to give K."""
+    if kind == "kmeans":
+        return None
+    if kind == "gmm":
+        from .clustering.mixture import gmm_eee
+
+        return lambda emb, k, seed: gmm_eee(emb.cpu().numpy(), k, seed=seed)
+    if kind == "leiden":
+        from .clustering.leiden import leiden_k
+
+        return lambda emb, k, seed: leiden_k(emb.cpu().numpy(), k, seed=seed)
+    raise ValueError(f"unknown clustering {kind!r}: choose one of {', '.join(CLUSTERERS)}")
+
+
 def clustering_input(outputs: dict[str, torch.Tensor]) -> torch.Tensor:
     """[z1, z2] (N, 2C): what is clustered."""
     return torch.cat([outputs["z1"], outputs["z2"]], dim=1)

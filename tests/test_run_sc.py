@@ -39,7 +39,7 @@ def test_help_explains_every_option():
     for opt in ["--lr", "--epochs", "--hvg", "--k", "--tms", "--dropout", "--weight-decay",
                 "--lambda1", "--lambda2", "--temperature", "--hid-dim", "--out-dim",
                 "--protocol", "--seeds", "--device", "--n-clusters", "--label-key",
-                "--data-dir", "--out", "--quiet"]:
+                "--data-dir", "--out", "--quiet", "--cluster"]:
         assert opt in proc.stdout
 
 
@@ -86,6 +86,17 @@ def test_same_seed_same_labels_and_oracle_is_named(tmp_path):
     record = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert record["protocol"] == "oracle"
     assert 1 <= record["per_seed"][0]["epoch_used"] <= 3
+
+
+@pytest.mark.parametrize("cluster", ["gmm", "leiden"])
+def test_other_clusterings_make_k_clusters_and_are_saved(tmp_path, cluster):
+    path = _write(tmp_path, _small(seed=5))
+    proc = run_sc("--dataset", path, "--out", tmp_path / "o", "--cluster", cluster, *FAST)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert record["cluster"] == cluster and record["n_clusters"] == 3
+    labels = pd.read_csv(tmp_path / "o" / "labels.csv", index_col=0)
+    assert labels["seed5"].nunique() == 3
 
 
 def test_demo_seeds_agree_and_a_normal_run_prints_no_warning(tmp_path):

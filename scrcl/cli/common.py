@@ -50,6 +50,17 @@ def script_parser(prog: str, description: str, task: str, dataset_help: str) -> 
     return p
 
 
+def add_cluster_option(group) -> None:
+    """--cluster, the clustering of the learnt embedding (runSC.py and runST.py)."""
+    from ..pipeline import CLUSTERERS
+
+    group.add_argument("--cluster", choices=CLUSTERERS, default="kmeans",
+                       help="clustering of the embedding: cosine k-means (default, as "
+                            "published), a Gaussian mixture with one shared full covariance "
+                            "(mclust 'EEE'), or Leiden on the embedding's 15-NN graph with "
+                            "its resolution searched to give K clusters")
+
+
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """Every hyper-parameter, default None = 'from the preset or the documented default'."""
     g = parser.add_argument_group(

@@ -14,6 +14,7 @@ from ..data.preprocess import FEATURES, prepare_sc_with
 from ..data.read import read_h5ad
 from ..data.registry import SC_ALIASES, SC_SOURCES, resolve_sc
 from ..data.synthetic import synthetic_counts
+from ..pipeline import clusterer
 from . import common, report
 
 log = logging.getLogger("scrcl")
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = common.script_parser("runSC.py", DESCRIPTION, "SC",
                              "'demo', a benchmark name or alias, or a path to an .h5ad file")
     common.add_model_options(p)
+    common.add_cluster_option(p.add_argument_group("clustering"))
     p.add_argument_group("scRNA-seq input").add_argument(
         "--features", choices=FEATURES, default=None,
         help="what the network is fed: 'auto' (default): lognorm where the counts look "
@@ -93,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
     prepared = prepare_sc_with(adata, cfg)
     report.fit_and_report(args, where, adata, prepared, cfg, label_key, size,
                           oracle_metric="nmi",
-                          extra={"input": str(ref.path) if ref.path else "synthetic demo"})
+                          cluster_fn=clusterer(args.cluster, cfg.kmeans_n_init),
+                          extra={"input": str(ref.path) if ref.path else "synthetic demo",
+                                 "cluster": args.cluster})
     return 0
 
 

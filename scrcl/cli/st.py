@@ -16,11 +16,11 @@ from ..data.registry import ST_DATASETS
 from ..data.spatial import (ST_LABEL_KEYS, drop_unlabelled, load_st, prepare_st, resolve_st,
                             uses_counts)
 from ..errors import ScrclInputError
+from ..pipeline import clusterer
 from . import common, report
 
 log = logging.getLogger("scrcl")
 
-CLUSTERS = ("kmeans", "gmm", "leiden")
 
 DESCRIPTION = f"""\
 Spatial domains of a spatial transcriptomics data set by scRCL, and the results on disk.
@@ -52,10 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = common.script_parser("runST.py", DESCRIPTION, "ST", "a benchmark name, a Visium "
                              "folder or an .h5ad file with obsm['spatial']")
     s = p.add_argument_group("spatial options")
-    s.add_argument("--cluster", choices=CLUSTERS, default="kmeans",
-                   help="clustering of the embedding: cosine k-means (as published), a Gaussian "
-                        "mixture with one shared full covariance (mclust 'EEE'), or Leiden with "
-                        "its resolution searched to give K domains")
+    common.add_cluster_option(s)
     s.add_argument("--radius", type=int,
                    help="spatial label refinement: each spot takes the majority domain of its "
                         "RADIUS nearest spots (default: the preset's, 50; 0 = off)")
@@ -92,19 +89,6 @@ def choose_preset(name: str, asked: Optional[str]):
     if name in preset_names("ST"):
         return get_preset(name)
     return default_config("ST")
-
-
-def clusterer(kind: str, n_init: int):
-    """The cluster_fn of the pipeline for ``--cluster`` (None: the pipeline's k-means)."""
-    if kind == "kmeans":
-        return None
-    if kind == "gmm":
-        from ..clustering.mixture import gmm_eee
-
-        return lambda emb, k, seed: gmm_eee(emb.cpu().numpy(), k, seed=seed)
-    from ..clustering.leiden import leiden_k
-
-    return lambda emb, k, seed: leiden_k(emb.cpu().numpy(), k, seed=seed)
 
 
 def run(args: argparse.Namespace) -> int:
