@@ -148,3 +148,53 @@ def test_consensus_takes_the_majority_of_the_partitions():
     assert metrics.ari(truth, consensus_partition(parts, 3)) == 1.0
     with pytest.raises(ValueError):
         consensus_partition([np.zeros(3), np.zeros(4)], 2)
+
+
+def _lloyd_all_together(x, centres, max_iter, tol):
+    """Reference: every restart iterates until all of them have converged."""
+    import torch
+    import torch.nn.functional as F
+
+    runs, k, d = centres.shape
+    n, labels = x.shape[0], None
+    for _ in range(max_iter):
+        best, new_labels = torch.matmul(centres, x.T).max(1)
+        sums = torch.zeros_like(centres).scatter_add_(
+            1, new_labels.unsqueeze(2).expand(runs, n, d), x.expand(runs, n, d))
+        counts = torch.zeros(runs, k, dtype=torch.long).scatter_add_(
+            1, new_labels, torch.ones_like(new_labels))
+        for r, j in (counts == 0).nonzero().tolist():
+            far = torch.argsort(best[r])[: int((counts[r] == 0).sum())]
+            sums[r, j] = x[far[int((counts[r, :j] == 0).sum())]]
+        new_centres = F.normalize(sums, dim=2)
+        shift = (new_centres - centres).norm(dim=2).amax(1)
+        centres = new_centres
+        if labels is not None and bool((new_labels == labels).all()) and bool((shift < tol).all()):
+            break
+        labels = new_labels
+    best, labels = torch.matmul(centres, x.T).max(1)
+    return labels, centres, (1.0 - best).sum(1)
+
+
+@pytest.mark.parametrize("max_iter", [300, 4])
+def test_restarts_set_aside_when_converged_give_the_same_bits(max_iter):
+    """Lloyd with converged restarts set aside equals, bit for bit, all restarts iterated
+    until every one has converged (or max_iter): clustered data, duplicates, empty
+    clusters (k above the groups), unconverged runs."""
+    import torch
+    import torch.nn.functional as F
+
+    from scrcl.clustering.kmeans import _kmeanspp, _lloyd
+
+    rng = np.random.default_rng(0)
+    for trial, (n, k, d, runs) in enumerate([(400, 5, 8, 20), (1000, 12, 20, 7),
+                                             (300, 30, 4, 10), (2000, 3, 30, 1)]):
+        groups = rng.integers(0, 6, n)
+        x = rng.standard_normal((6, d))[groups] + 0.8 * rng.standard_normal((n, d))
+        x[: n // 8] = x[0]  # duplicated cells
+        x = F.normalize(torch.as_tensor(x, dtype=torch.float32), dim=1)
+        start = _kmeanspp(x, k, runs, torch.Generator().manual_seed(trial))
+        got = _lloyd(x, start, max_iter, 1e-6)
+        want = _lloyd_all_together(x, start, max_iter, 1e-6)
+        for a, b in zip(got, want):
+            assert torch.equal(a, b)

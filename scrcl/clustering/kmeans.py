@@ -36,33 +36,40 @@ def _kmeanspp(x: Tensor, k: int, runs: int, gen: torch.Generator) -> Tensor:
 
 
 def _lloyd(x: Tensor, centres: Tensor, max_iter: int, tol: float) -> tuple[Tensor, Tensor, Tensor]:
-    """Spherical Lloyd iterations of R restarts at once, until every restart has converged
-    (same labels, centres moved less than ``tol``). An emptied cluster is re-seeded at the
-    cell farthest from its centre, so no centroid is ever NaN.
+    """Spherical Lloyd iterations of R restarts at once. A restart stops once it has
+    converged (same labels as its previous step, centres moved less than ``tol``): its
+    labels then give back the same centres, a fixed point, so it is set aside and the
+    others go on (the same result as iterating every restart until all have converged,
+    in fewer operations). An emptied cluster is re-seeded at the cell farthest from its
+    centre, so no centroid is ever NaN.
 
     x: (N, d) unit rows; centres: (R, k, d). Returns labels (R, N), centres (R, k, d) and
     the summed cosine distance of each restart (R,).
     """
     runs, k, d = centres.shape
     n = x.shape[0]
-    labels = None
+    centres = centres.clone()
+    labels = torch.zeros(runs, n, dtype=torch.long, device=x.device)
+    stepped = torch.zeros(runs, dtype=torch.bool, device=x.device)  # labels of a step kept
+    active = torch.arange(runs, device=x.device)
     for _ in range(max_iter):
-        best, new_labels = torch.matmul(centres, x.T).max(1)  # (R, N)
-        sums = torch.zeros_like(centres).scatter_add_(
-            1, new_labels.unsqueeze(2).expand(runs, n, d), x.expand(runs, n, d))
-        counts = torch.zeros(runs, k, dtype=torch.long, device=x.device).scatter_add_(
+        c, r = centres[active], active.numel()
+        best, new_labels = torch.matmul(c, x.T).max(1)  # (r, N)
+        sums = torch.zeros_like(c).scatter_add_(
+            1, new_labels.unsqueeze(2).expand(r, n, d), x.expand(r, n, d))
+        counts = torch.zeros(r, k, dtype=torch.long, device=x.device).scatter_add_(
             1, new_labels, torch.ones_like(new_labels))
-        for r, j in (counts == 0).nonzero().tolist():  # rare: a loop is fine
-            far = torch.argsort(best[r])[: int((counts[r] == 0).sum())]
-            slot = int((counts[r, :j] == 0).sum())
-            sums[r, j] = x[far[slot]]
+        for i, j in (counts == 0).nonzero().tolist():  # rare: a loop is fine
+            far = torch.argsort(best[i])[: int((counts[i] == 0).sum())]
+            slot = int((counts[i, :j] == 0).sum())
+            sums[i, j] = x[far[slot]]
         new_centres = F.normalize(sums, dim=2)
-        shift = (new_centres - centres).norm(dim=2).amax(1)  # (R,)
-        centres = new_centres
-        if (labels is not None and bool((new_labels == labels).all())
-                and bool((shift < tol).all())):
+        shift = (new_centres - c).norm(dim=2).amax(1)  # (r,)
+        done = stepped[active] & (new_labels == labels[active]).all(1) & (shift < tol)
+        centres[active], labels[active], stepped[active] = new_centres, new_labels, True
+        active = active[~done]
+        if active.numel() == 0:
             break
-        labels = new_labels
     best, labels = torch.matmul(centres, x.T).max(1)
     return labels, centres, (1.0 - best).sum(1)
 
