@@ -17,7 +17,7 @@ from .data.checks import check_anndata, true_labels
 from .data.preprocess import PreparedData, prepare_sc_with
 from .distributed import DistContext
 from .errors import ScrclInputError
-from .pipeline import ClusterFn, PostprocessFn, Protocol, RunResult, run_seeds
+from .pipeline import ClusterFn, PostprocessFn, Protocol, RunResult, clusterer, run_seeds
 
 log = logging.getLogger(__name__)
 
@@ -101,14 +101,16 @@ def cluster_cells(adata: ad.AnnData, *, n_clusters: Union[int, str, None] = None
                   label_key: Optional[str] = None, config: Optional[ScrclConfig] = None,
                   seeds: Sequence[int] = DEFAULT_SEEDS, protocol: Protocol = "final",
                   device: str = "auto", progress: bool = True,
-                  key_added: str = KEY_ADDED) -> RunResult:
+                  key_added: str = KEY_ADDED, cluster: str = "kmeans") -> RunResult:
     """Cell types of scRNA-seq counts in ``adata.X`` by scRCL (prepare, train, cluster).
 
     label_key: obs column of true labels, used only to score (and, when ``n_clusters`` is
     None, for K = number of classes, the benchmark setting). ``n_clusters='auto'``
     estimates K without labels. Without ``config``, the defaults that depend on the data's
-    size are fitted to it (``scrcl.data.adapt``); a given ``config`` is used as it is. See
-    :func:`fit` for the fields written into ``adata``.
+    size are fitted to it (``scrcl.data.adapt``); a given ``config`` is used as it is.
+    ``cluster``: 'kmeans' (cosine, as published), 'gmm' or 'leiden' (resolution searched
+    to give K), as ``runSC.py --cluster``. See :func:`fit` for the fields written into
+    ``adata``.
     """
     check_anndata(adata, label_key)
     cfg = config
@@ -119,7 +121,7 @@ def cluster_cells(adata: ad.AnnData, *, n_clusters: Union[int, str, None] = None
     prepared = prepare_sc_with(adata, cfg)
     return fit(adata, prepared, n_clusters=n_clusters, label_key=label_key, config=cfg,
                seeds=seeds, protocol=protocol, device=device, progress=progress,
-               key_added=key_added)
+               key_added=key_added, cluster_fn=clusterer(cluster, cfg.kmeans_n_init))
 
 
 def _h5ad_safe(value):
