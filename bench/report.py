@@ -346,7 +346,8 @@ def first_protocol(res: Results, suite: str, ds: str) -> Optional[str]:
 
 
 K_RULE_NAMES = {"leiden_k": "default (Leiden, res 1)", "eigengap_k": "eigengap",
-                "stability_k": "most stable resolution"}
+                "stability_k": "most stable resolution",
+                "pca_leiden_k": "Leiden, res 1, 15-NN of 50 PCs"}
 
 
 def k_estimation(res: Results) -> str:

@@ -263,8 +263,9 @@ def hash_inputs(ctx: Context, unit: Unit, key: Key) -> dict:
     untrained = {**hashed_config(cfg, unit.spec), "epochs": 0,  # what no training reads
                  "precision": "fp32"}
     if unit.kind == "k":
+        extra = {"leiden_k": K_SCORED, "pca_leiden_k": {"graph": _methods.PCA_LEIDEN}}
         return {**base, "config": untrained,
-                "settings": {**K_SETTINGS, **(K_SCORED if key.method == "leiden_k" else {})}}
+                "settings": {**K_SETTINGS, **extra.get(key.method, {})}}
     if unit.kind == "speed":
         return {**base, "config": untrained,
                 "warmup": ctx.args.warmup, "timed_epochs": ctx.args.timed_epochs,
@@ -699,15 +700,19 @@ def run_k(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     inputs = scrcl_inputs(ctx, unit, cfg)
     _env.reset_peak_memory()
     start = time.perf_counter()
-    graph = expression_graph(inputs.prepared, cfg.k)
     method = pending[0].method
-    if method == "leiden_k":
-        est = estimate_n_clusters(graph)
+    prepared = inputs.prepared
+    if method == "pca_leiden_k":  # on the expression itself, not on the model's graph
+        coords = prepared.graph_features is None or prepared.graph_features.shape[1] <= 3
+        found = _methods.pca_leiden_k(prepared.features if coords
+                                      else prepared.graph_features)
+    elif method == "leiden_k":
+        est = estimate_n_clusters(expression_graph(prepared, cfg.k))
         found = {"estimated_k": est.k, "stability": est.stability,
                  "resolution": est.resolution,  # Leiden at resolution 1 as a clustering:
                  **scores_fields(inputs.truth, est.labels)}
     else:
-        found = getattr(_methods, method)(graph)
+        found = getattr(_methods, method)(expression_graph(prepared, cfg.k))
     store(ctx, unit, pending[0], {
         "epochs": None, "n_clusters": inputs.n_clusters, **found,
         "n_cells": inputs.prepared.n_cells,
