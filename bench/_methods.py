@@ -123,8 +123,7 @@ def cluster(kind: str, method: str, inputs: Any, k: int, seed: int) -> np.ndarra
 # Both are textbook rules fixed before looking at the results; neither replaced the default
 # (see BENCHMARKS.md, "Number of clusters without labels").
 
-K_RULES = ("leiden_k", "eigengap_k", "stability_k", "pca_leiden_k")
-PCA_LEIDEN = {"n_pcs": 50, "n_neighbors": 15, "resolution": 1.0}
+K_RULES = ("leiden_k", "model_graph_k", "eigengap_k", "stability_k")
 EIGENGAP_MAX_K = 40  # largest K the eigengap rule may return
 STABILITY_RESOLUTIONS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 STABILITY_SEEDS = 5
@@ -173,21 +172,21 @@ def stability_k(adj, resolutions=STABILITY_RESOLUTIONS,
             "grid": {str(r): list(v) for r, v in grid.items()}}
 
 
-def pca_leiden_k(features) -> dict[str, Any]:
-    """K = Leiden communities (resolution 1, at least 5 cells) of the binary symmetric
-    Euclidean 15-NN graph of 50 PCs of the expression: the graph scanpy's defaults build
-    (``pp.pca``, ``pp.neighbors``) instead of the model's own cell graph, whose k is a model
-    hyper-parameter (3, 5 or 15 in the spatial presets). Fixed before its results were
-    seen: the field's a-priori default graph for Leiden.
 
-    features: (N, d) the log-normalised selected genes (scRNA-seq) or the processed
-    features (spatial slices), dense or sparse."""
-    from scrcl.clustering.estimate_k import estimate_n_clusters
-    from scrcl.clustering.leiden import knn_graph
+def model_graph(prepared, k: int):
+    """The graph ``--n-clusters auto`` used before Nov 2026: the model's own cell graph for
+    scRNA-seq (cosine kNN of the log-normalised selected genes, k from the configuration),
+    for spatial data the cosine kNN graph (the preset's k) of 50 PCs of the features."""
+    from scrcl import graphs
     from scrcl.data.preprocess import pca
 
-    p = PCA_LEIDEN
-    x = features if features.shape[1] <= p["n_pcs"] else pca(features, p["n_pcs"])
-    est = estimate_n_clusters(knn_graph(np.asarray(x, dtype=np.float32), p["n_neighbors"]),
-                              p["resolution"])
+    coords = prepared.graph_features is not None and prepared.graph_features.shape[1] <= 3
+    return graphs.cell_graph(pca(prepared.features), k) if coords else prepared.cell_adj
+
+
+def model_graph_k(prepared, k: int) -> dict[str, Any]:
+    """Leiden (res 1) on :func:`model_graph`: the default rule before Nov 2026."""
+    from scrcl.clustering.estimate_k import estimate_n_clusters
+
+    est = estimate_n_clusters(model_graph(prepared, k))
     return {"estimated_k": est.k, "stability": est.stability, "resolution": est.resolution}

@@ -345,9 +345,9 @@ def first_protocol(res: Results, suite: str, ds: str) -> Optional[str]:
     return next((p for p in ("final", "oracle") if res.get(suite, ds, "scrcl", p)), None)
 
 
-K_RULE_NAMES = {"leiden_k": "default (Leiden, res 1)", "eigengap_k": "eigengap",
-                "stability_k": "most stable resolution",
-                "pca_leiden_k": "Leiden, res 1, 15-NN of 50 PCs"}
+K_RULE_NAMES = {"leiden_k": "default (Leiden, res 1, 15-NN of 50 PCs)",
+                "model_graph_k": "Leiden, res 1, model's graph (before Nov 2026)",
+                "eigengap_k": "eigengap", "stability_k": "most stable resolution"}
 
 
 def k_estimation(res: Results) -> str:

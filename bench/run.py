@@ -99,7 +99,7 @@ def results_version(method: str) -> int:
 
 
 #: what --n-clusters auto runs (scrcl.tl.fit), with the package's defaults
-K_SETTINGS = {"rule": "estimate_n_clusters(expression_graph(prepared, cfg.k))"}
+K_SETTINGS = {"rule": "estimate_n_clusters(expression_graph(prepared)): 15-NN of 50 PCs"}
 K_RULE = K_SETTINGS["rule"]
 #: since Nov 2026 the default rule's entries also score its Leiden partition
 K_SCORED = {"scored": "ARI/NMI of the Leiden partition of the first seed"}
@@ -263,7 +263,7 @@ def hash_inputs(ctx: Context, unit: Unit, key: Key) -> dict:
     untrained = {**hashed_config(cfg, unit.spec), "epochs": 0,  # what no training reads
                  "precision": "fp32"}
     if unit.kind == "k":
-        extra = {"leiden_k": K_SCORED, "pca_leiden_k": {"graph": _methods.PCA_LEIDEN}}
+        extra = {"leiden_k": K_SCORED}
         return {**base, "config": untrained,
                 "settings": {**K_SETTINGS, **extra.get(key.method, {})}}
     if unit.kind == "speed":
@@ -412,7 +412,7 @@ def estimated_k(ctx: Context, spec: _data.DatasetSpec, inputs: _data.ScrclInputs
     from scrcl.tl import expression_graph
 
     return dataset_inputs(ctx, spec, lambda: estimate_n_clusters(
-        expression_graph(inputs.prepared, cfg.k)), "k_estimate")
+        expression_graph(inputs.prepared)), "k_estimate")
 
 
 def fixed_k(fn: Optional[Callable], k: int, n_init: int) -> Callable:
@@ -702,17 +702,15 @@ def run_k(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     start = time.perf_counter()
     method = pending[0].method
     prepared = inputs.prepared
-    if method == "pca_leiden_k":  # on the expression itself, not on the model's graph
-        coords = prepared.graph_features is None or prepared.graph_features.shape[1] <= 3
-        found = _methods.pca_leiden_k(prepared.features if coords
-                                      else prepared.graph_features)
+    if method == "model_graph_k":  # the rule before Nov 2026, on the model's own graph
+        found = _methods.model_graph_k(prepared, cfg.k)
     elif method == "leiden_k":
-        est = estimate_n_clusters(expression_graph(prepared, cfg.k))
+        est = estimate_n_clusters(expression_graph(prepared))
         found = {"estimated_k": est.k, "stability": est.stability,
                  "resolution": est.resolution,  # Leiden at resolution 1 as a clustering:
                  **scores_fields(inputs.truth, est.labels)}
     else:
-        found = getattr(_methods, method)(expression_graph(prepared, cfg.k))
+        found = getattr(_methods, method)(expression_graph(prepared))
     store(ctx, unit, pending[0], {
         "epochs": None, "n_clusters": inputs.n_clusters, **found,
         "n_cells": inputs.prepared.n_cells,

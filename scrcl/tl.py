@@ -31,7 +31,8 @@ def choose_n_clusters(n_clusters: Union[int, str, None], truth: Optional[np.ndar
 
         est = estimate_n_clusters(cell_adj)
         k, source = est.k, (f"estimated without labels: Leiden resolution {est.resolution:g} "
-                            f"on the cell graph, stability {est.stability:.2f}")
+                            f"on the 15-NN graph of 50 principal components, stability "
+                            f"{est.stability:.2f}")
     elif n_clusters is not None:
         k, source = int(n_clusters), "given"
     elif truth is not None:
@@ -47,17 +48,30 @@ def choose_n_clusters(n_clusters: Union[int, str, None], truth: Optional[np.ndar
     return k, source
 
 
-def expression_graph(prepared: PreparedData, k: int):
-    """The kNN graph of the cells' expression: the model's cell graph for scRNA-seq; for
-    spatial data (whose cell graph joins neighbouring spots and would cut the tissue into
-    patches) the cosine kNN graph of 50 PCs of the expression X."""
-    coords_like = prepared.graph_features is not None and prepared.graph_features.shape[1] <= 3
-    if not coords_like:
-        return prepared.cell_adj
+#: the graph K is estimated on (``--n-clusters auto``): scanpy's defaults
+K_GRAPH = {"n_pcs": 50, "n_neighbors": 15}
+
+
+def expression_graph(prepared: PreparedData, n_neighbors: int = K_GRAPH["n_neighbors"],
+                     n_pcs: int = K_GRAPH["n_pcs"]):
+    """The graph ``--n-clusters auto`` runs Leiden on: the binary symmetric Euclidean kNN
+    graph (15 other cells) of 50 principal components of the expression, as scanpy's
+    defaults build it (``pp.pca``, ``pp.neighbors``), whatever the model's own cell graph
+    (whose k is a preset hyper-parameter, 3 to 15, and which joins neighbouring spots on
+    spatial data). The expression: the log-normalised selected genes of scRNA-seq (already
+    50 PCs above 10,000 cells), the processed features of spatial data. (N, N) sparse."""
     from . import graphs
     from .data.preprocess import pca
 
-    return graphs.cell_graph(pca(prepared.features), k)
+    graph_in = prepared.graph_features
+    if graph_in is None or graph_in.shape[1] <= 3:  # spatial: the graph came from coordinates
+        graph_in = prepared.features
+    if graph_in.shape[1] > n_pcs:
+        x = pca(graph_in, n_pcs)
+    else:
+        x = graph_in.toarray() if hasattr(graph_in, "toarray") else graph_in
+    k = min(n_neighbors, x.shape[0] - 1)
+    return graphs.adjacency_from_knn(graphs.knn_indices(np.asarray(x), k, metric="euclidean"))
 
 
 def fit(adata: ad.AnnData, prepared: PreparedData, *,
@@ -81,8 +95,7 @@ def fit(adata: ad.AnnData, prepared: PreparedData, *,
     if label_key is not None:
         truth = np.asarray(true_labels(adata, label_key).astype(str))[prepared.cells]
     k, k_source = choose_n_clusters(n_clusters, truth, prepared.n_cells,
-                                    expression_graph(prepared, cfg.k)
-                                    if n_clusters == "auto" else None)
+                                    expression_graph(prepared) if n_clusters == "auto" else None)
     if protocol == "oracle" and truth is None:
         raise ScrclInputError("--protocol oracle scores every epoch against true labels, and "
                               "the data has none; use --protocol final or give --label-key")

@@ -30,3 +30,14 @@ def test_cluster_cells_rejects_an_unknown_clustering():
     with pytest.raises(ValueError, match="unknown clustering 'dbscan'"):
         scrcl.tl.cluster_cells(adata, n_clusters=3, seeds=[5], config=SMALL, progress=False,
                                cluster="dbscan")
+
+
+def test_n_clusters_auto_finds_the_planted_types_on_the_pca_graph():
+    """--n-clusters auto: Leiden on the 15-NN graph of 50 PCs of the expression finds the
+    demo's 4 planted types, and says where K came from."""
+    adata = synthetic_counts(n_cells=300, n_genes=200, n_types=4, seed=3)
+    del adata.obs["cell_type1"]
+    result = scrcl.tl.cluster_cells(adata, n_clusters="auto", seeds=[5], config=SMALL,
+                                    progress=False)
+    assert result.n_clusters == 4
+    assert "15-NN graph of 50 principal components" in result.k_source

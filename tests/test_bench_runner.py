@@ -245,7 +245,7 @@ def test_estimated_k_runs_label_free_with_the_k_of_n_clusters_auto(bench, tmp_pa
     spec = dataset_spec("demo")
     cfg = context(no_out_dim).config(spec)
     inputs = scrcl_inputs(spec, cfg)
-    est = estimate_n_clusters(expression_graph(inputs.prepared, cfg.k))
+    est = estimate_n_clusters(expression_graph(inputs.prepared))
     assert entry["estimated_k"] == entry["n_clusters"] == est.k  # (the demo's K: 4)
     assert entry["true_k"] == truth_k["n_clusters"] == inputs.n_clusters
     assert entry["inputs"]["n_clusters"].startswith("estimated") and entry["epoch_used"]
