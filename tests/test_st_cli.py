@@ -61,6 +61,26 @@ def test_final_protocol_result_does_not_depend_on_labels(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "b" / "metrics.json").read_text())["mean"] is None
 
 
+def test_unlabelled_slice_estimates_k_from_the_expression(tmp_path, monkeypatch):
+    """No labels, no --n-clusters: K from Leiden on the 15-NN graph of 50 PCs of the spots'
+    features (not of their coordinates), said in metrics.json."""
+    from scrcl.clustering.estimate_k import estimate_n_clusters
+    from scrcl.data.spatial import prepare_st
+    from scrcl.tl import expression_graph
+
+    monkeypatch.chdir(tmp_path)
+    without, _ = _subset(tmp_path, labels=False)
+    assert st_cli.main(["--dataset", str(without), "--preset", "151507", "--radius", "0",
+                        *FAST]) == 0
+    record = json.loads((tmp_path / "results" / "ST" / "nolab" / "metrics.json").read_text())
+    assert "50 principal components" in record["n_clusters_source"] and record["mean"] is None
+    adata = ad.read_h5ad(without)
+    prepared = prepare_st(adata, 3000, 15, (10, 8), 5, "yes")
+    assert record["n_clusters"] == estimate_n_clusters(expression_graph(prepared)).k >= 2
+    labels = pd.read_csv(tmp_path / "results" / "ST" / "nolab" / "labels.csv", index_col=0)
+    assert labels["seed5"].nunique() <= record["n_clusters"]
+
+
 @pytest.mark.parametrize("cluster", ["gmm", "leiden"])
 def test_other_backends_and_oracle(tmp_path, monkeypatch, cluster):
     monkeypatch.chdir(tmp_path)
