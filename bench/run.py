@@ -77,6 +77,9 @@ SPEED_DATASETS = ("Baron_mouse1", "Baron_mouse2", "MCA_mouse_bladder_select2100"
                   "CITE_CBMC_top2000", "151507")
 SPEED_PRECISIONS = ("fp32", "bf16")
 SPEED_PROTOCOL = "epoch_time"
+#: consensus suite methods -> scrcl.clustering.consensus method ("scrcl-consensus" is the
+#: package's default, average linkage since Nov 2026; k-means on the profiles before)
+CONSENSUS_METHODS = {"scrcl-consensus": "average", "scrcl-consensus-kmeans": "kmeans"}
 SUITES = {
     "sc": {"datasets": _data.SC_DATASETS,
            "methods": ("scrcl", LEIDEN, AUTOK, "pca_kmeans", "leiden")},
@@ -86,7 +89,7 @@ SUITES = {
     "speed": {"datasets": SPEED_DATASETS, "methods": ("scrcl",)},
     "k": {"datasets": _data.SC_DATASETS + _data.ST_DATASETS, "methods": _methods.K_RULES},
     "consensus": {"datasets": _data.SC_DATASETS + _data.ST_DATASETS,
-                  "methods": ("scrcl-consensus",)},
+                  "methods": tuple(CONSENSUS_METHODS)},
     "selection": {"datasets": _data.SC_DATASETS + _data.ST_DATASETS,
                   "methods": (*_selection.RULES, _selection.CEILING)},
 }
@@ -254,7 +257,8 @@ def hash_inputs(ctx: Context, unit: Unit, key: Key) -> dict:
 
         return {**base, "params": PARAMS[unit.spec.kind]}
     if unit.kind == "consensus":
-        return {**base, "members": sorted(e["input_hash"] for e in consensus_members(ctx, unit))}
+        return {**base, "consensus": CONSENSUS_METHODS[key.method],
+                "members": sorted(e["input_hash"] for e in consensus_members(ctx, unit))}
     if unit.kind == "selection":
         return {**base, "selection_version": _selection.SELECTION_VERSION,
                 "member": selection_member(ctx, unit.spec, unit.seed)["input_hash"]}
@@ -298,8 +302,8 @@ def plan(ctx: Context) -> list[Unit]:
                                               variant)])
                   for seed in seeds for s in specs]
     elif suite == "consensus":
-        units += [Unit("consensus", s, 0, [Key(suite, s.name, "scrcl-consensus", "final", 0,
-                                               variant)]) for s in specs]
+        units += [Unit("consensus", s, 0, [Key(suite, s.name, m, "final", 0, variant)
+                                           for m in methods]) for s in specs]
     elif suite == "selection":
         for seed in seeds:
             for s in specs:
@@ -751,14 +755,18 @@ def run_consensus(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     if unit.spec.kind == "sc":  # the cells the preparation kept, in its order
         truth = truth[filter_empty(as_csr(adata.X))[0]]
     k = members[0]["n_clusters"]
-    start = time.perf_counter()
-    labels = consensus_partition([np.asarray(e["labels"]) for e in members], k, seed=0)
-    store(ctx, unit, pending[0], {
-        "epochs": members[0]["epochs"], "n_clusters": k, "n_cells": int(truth.size),
-        **scores_fields(truth, labels), "epoch_used": None, "s_per_epoch": None,
-        "wall_s": time.perf_counter() - start, "precision": members[0]["precision"],
-        "features": members[0].get("features"), "member_seeds": [e["seed"] for e in members],
-        "member_ari": [e["ari"] for e in members], "labels": labels.astype(int).tolist()})
+    for key in pending:
+        start = time.perf_counter()
+        labels = consensus_partition([np.asarray(e["labels"]) for e in members], k, seed=0,
+                                     method=CONSENSUS_METHODS[key.method])
+        store(ctx, unit, key, {
+            "epochs": members[0]["epochs"], "n_clusters": k, "n_cells": int(truth.size),
+            **scores_fields(truth, labels), "epoch_used": None, "s_per_epoch": None,
+            "wall_s": time.perf_counter() - start, "precision": members[0]["precision"],
+            "features": members[0].get("features"),
+            "consensus": CONSENSUS_METHODS[key.method],
+            "member_seeds": [e["seed"] for e in members],
+            "member_ari": [e["ari"] for e in members], "labels": labels.astype(int).tolist()})
 
 
 # ----------------------------------------------------------------------------- selection

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .checkpoint import CheckpointPlan
+from .clustering.consensus import consensus_partition
 from .clustering.kmeans import kmeans_cosine
 from .config import ScrclConfig
 from .data.preprocess import PreparedData
@@ -37,6 +38,9 @@ PostprocessFn = Callable[[np.ndarray], np.ndarray]
 EpochHook = Callable[[int, str, int, np.ndarray, np.ndarray], None]
 
 METRICS = ("acc", "nmi", "ari", "f1")
+#: how RunResult.consensus is made (saved with the results)
+CONSENSUS_NOTE = ("average linkage (UPGMA) on the co-association of the seeds' label-free "
+                  "partitions, cut at K; made from the partitions alone")
 
 
 @dataclass
@@ -60,6 +64,9 @@ class RunResult:
     runs: list[SeedRun]
     device: str
     precision: str = "fp32"  # the precision the dense layers ran in (resolved from 'auto')
+    #: (N,) one partition from the seeds' partitions (two or more seeds), else None
+    consensus: Optional[np.ndarray] = None
+    consensus_scores: Optional[dict[str, float]] = None  # against true labels, when given
 
     @property
     def seeds(self) -> list[int]:
@@ -249,11 +256,26 @@ def run_protocols(data: PreparedData, cfg: ScrclConfig, n_clusters: int,
             runs[m, p].append(run)
             log.info("seed %d [%s%s]: %s (%.1f s)", seed, f"{m} " if m else "", p,
                      _format_scores(run.scores), wall)
-    results = {(m, p): RunResult(p, n_clusters, cfg, r, str(dev), precision)
-               for (m, p), r in runs.items()}
+    results = {}
+    for (m, p), r in runs.items():
+        results[m, p] = RunResult(p, n_clusters, cfg, r, str(dev), precision)
+        add_consensus(results[m, p], truth)
     if clusterers is None:
         return {p: results["", p] for p in protocols}
     return {m: {p: results[m, p] for p in protocols} for m in fns}
+
+
+def add_consensus(result: RunResult, truth: Optional[np.ndarray] = None) -> None:
+    """Set ``result.consensus`` (and its scores against ``truth``) from two or more seeds:
+    the average-linkage consensus of their partitions (scrcl.clustering.consensus), made
+    from the partitions alone."""
+    if len(result.runs) < 2:
+        return
+    result.consensus = consensus_partition([r.labels for r in result.runs], result.n_clusters)
+    if truth is not None:
+        result.consensus_scores = evaluate(truth, result.consensus)
+    log.info("consensus of %d seeds [%s]: %s", len(result.runs), result.protocol,
+             _format_scores(result.consensus_scores))
 
 
 def _format_scores(scores: Optional[dict[str, float]]) -> str:

@@ -84,8 +84,9 @@ def fit(adata: ad.AnnData, prepared: PreparedData, *,
         distributed: Optional[DistContext] = None) -> RunResult:
     """Train and cluster prepared data, then write the results into ``adata``.
 
-    Writes ``obs[key_added]`` (first seed's clusters, categorical), ``obs['<key>_seed<S>']``
-    for every seed, ``obsm['X_<key>']`` (first seed's clustering embedding) and
+    Writes ``obs[key_added]`` (the consensus of the seeds' partitions, categorical; the
+    seed's own clusters when one seed is run), ``obs['<key>_seed<S>']`` for every seed,
+    ``obsm['X_<key>']`` (first seed's clustering embedding) and
     ``uns[key_added]`` (config, protocol, K and its source, scores). Cells dropped during
     preparation (no expressed gene) get missing values. ``checkpoint`` and ``distributed``
     are passed to ``scrcl.train.train`` (``scrcl.checkpoint``, ``scrcl.distributed``).
@@ -160,6 +161,13 @@ def write_into(adata: ad.AnnData, cells: np.ndarray, result: RunResult, key: str
             adata.obsm[EMBEDDING_KEY if key == KEY_ADDED else f"X_{key}"] = emb
         adata.obs[SEED_KEY.format(seed=run.seed) if key == KEY_ADDED
                   else f"{key}_seed{run.seed}"] = col
+    if result.consensus is not None:
+        full = np.full(n, -1, dtype=np.int64)
+        full[cells] = result.consensus
+        adata.obs[key] = pd.Categorical(
+            np.where(full >= 0, full.astype(str), None),
+            categories=[str(c) for c in range(result.n_clusters)
+                        if c in set(result.consensus.tolist())])
     summary = result.summary()
     adata.uns[key] = _h5ad_safe({
         "params": result.config.to_dict(),
@@ -173,5 +181,6 @@ def write_into(adata: ad.AnnData, cells: np.ndarray, result: RunResult, key: str
                    if summary else None),
         "mean": summary.get("mean"),
         "std": summary.get("std"),
+        "consensus_scores": result.consensus_scores,
         "version": __version__,
     })

@@ -145,9 +145,55 @@ def test_consensus_takes_the_majority_of_the_partitions():
         p[moved] = rng.integers(0, 3, 4)
         parts.append(p)
     assert all(metrics.ari(truth, p) < 1 for p in parts)
-    assert metrics.ari(truth, consensus_partition(parts, 3)) == 1.0
+    for method in ("average", "kmeans"):
+        assert metrics.ari(truth, consensus_partition(parts, 3, method=method)) == 1.0
     with pytest.raises(ValueError):
         consensus_partition([np.zeros(3), np.zeros(4)], 2)
+    with pytest.raises(ValueError, match="unknown consensus method"):
+        consensus_partition(parts, 3, method="ward")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_average_linkage_of_weighted_points_matches_scipy_on_the_cells(seed):
+    """The fragment-level agglomeration against scipy's average linkage of the cells
+    themselves (each fragment repeated by its weight, distance 0 inside a fragment)."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    from scrcl.clustering.consensus import average_linkage_cut
+
+    rng = np.random.default_rng(seed)
+    f = 25
+    points = rng.normal(size=(f, 3))
+    dist = np.sqrt(((points[:, None] - points[None]) ** 2).sum(-1))  # no ties
+    weights = rng.integers(1, 6, f)
+    cells = np.repeat(np.arange(f), weights)
+    cell_dist = dist[cells][:, cells]
+    tree = linkage(squareform(cell_dist, checks=False), "average")
+    for k in (1, 2, 4, 7, 25):
+        theirs = fcluster(tree, k, "maxclust")
+        ours = average_linkage_cut(dist, weights, k)
+        assert len(np.unique(ours)) == k
+        assert metrics.ari(theirs, ours[cells]) == 1.0
+
+
+def test_average_linkage_consensus_by_hand():
+    """Three partitions of six cells: fragments {0,1}, {2}, {3}, {4,5}. Co-association
+    distances: d({0,1},{2}) = 1/3, d({3},{4,5}) = 1/3, every other pair >= 2/3, so the
+    two-cluster cut is {0,1,2} | {3,4,5}, and with one more merge all cells are together."""
+    from scrcl.clustering.consensus import consensus_partition, coassociation_distance, fragments
+
+    parts = [np.array([0, 0, 0, 1, 1, 1]), np.array([0, 0, 1, 1, 2, 2]),
+             np.array([3, 3, 3, 4, 4, 4])]
+    tuples, member = fragments(parts)
+    assert tuples.shape[0] == 4 and member[0] == member[1] and member[4] == member[5]
+    d = coassociation_distance(tuples)
+    assert d[member[0], member[2]] == pytest.approx(1 / 3)
+    assert d[member[3], member[4]] == pytest.approx(1 / 3)
+    assert d[member[0], member[4]] == pytest.approx(1.0)
+    np.testing.assert_array_equal(consensus_partition(parts, 2), [0, 0, 0, 1, 1, 1])
+    np.testing.assert_array_equal(consensus_partition(parts, 1), np.zeros(6))
+    np.testing.assert_array_equal(consensus_partition(parts[:1], 2), [0, 0, 0, 1, 1, 1])
 
 
 def _lloyd_all_together(x, centres, max_iter, tol):

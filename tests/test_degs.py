@@ -254,6 +254,29 @@ def test_cli_draws_every_figure_and_the_table(planted, tmp_path, capsys):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_cli_takes_the_consensus_of_the_seeds_by_default(planted, tmp_path):
+    """A run of several seeds has a 'consensus' column: draw_DEGs groups by it unless a
+    seed is asked for."""
+    data, root, run = planted
+    table = pd.read_csv(run / "labels.csv", index_col=0)
+    consensus = table["seed5"].to_numpy().copy()
+    consensus[consensus == 2] = 1  # two clusters: only two groups to rank
+    table["consensus"] = consensus
+    table.to_csv(run / "labels.csv")
+    out = tmp_path / "figs"
+    assert main(["--dataset", str(data), "--results", str(root), "--out", str(out),
+                 "--no-umap"]) == 0
+    params = json.loads((out / "degs.json").read_text())
+    assert params["seed"] is None and params["group_column"] == "scrcl"
+    assert set(pd.read_csv(out / "degs.csv")["cluster"]) == {0, 1}
+    out15 = tmp_path / "figs15"
+    assert main(["--dataset", str(data), "--results", str(root), "--out", str(out15),
+                 "--no-umap", "--seed", "15"]) == 0
+    params = json.loads((out15 / "degs.json").read_text())
+    assert params["seed"] == 15 and params["group_column"] == "scrcl_seed15"
+    assert set(pd.read_csv(out15 / "degs.csv")["cluster"]) == {0, 1, 2}
+
+
 def test_cli_without_arguments_takes_the_latest_run(planted, tmp_path, capsys, monkeypatch):
     _, root, run = planted
     older = planted_counts(seed=3)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from _shared_data import shared_file
+from scrcl.clustering.consensus import consensus_partition
 from scrcl.data.synthetic import synthetic_counts
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,6 +112,8 @@ def test_demo_seeds_agree_and_a_normal_run_prints_no_warning(tmp_path):
     aris = [r["ari"] for r in record["per_seed"]]
     assert len(aris) == 5 and max(aris) - min(aris) <= 0.05, aris
     assert min(aris) > 0.9
+    assert record["consensus"]["scores"]["ari"] > 0.9
+    assert "consensus of the 5 seeds' partitions" in proc.stdout
 
 
 def check_contract(out: Path, n_cells: int, seeds: list[int], protocol: str) -> dict:
@@ -123,10 +126,21 @@ def check_contract(out: Path, n_cells: int, seeds: list[int], protocol: str) -> 
     for entry in record["per_seed"]:
         assert set(entry) >= {"seed", "acc", "nmi", "ari", "f1", "epoch_used", "wall_s"}
     labels = pd.read_csv(out / "labels.csv", index_col=0)
-    assert list(labels.columns) == [f"seed{s}" for s in seeds] and len(labels) == n_cells
+    several = len(seeds) > 1  # then one partition from the seeds' partitions as well
+    assert list(labels.columns) == [f"seed{s}" for s in seeds] + ["consensus"] * several
+    assert len(labels) == n_cells
     adata = ad.read_h5ad(out / "scrcl.h5ad")
     assert adata.n_obs == n_cells
     assert isinstance(adata.obs["scrcl"].dtype, pd.CategoricalDtype)
+    shown = adata.obs["scrcl"].astype(int).to_numpy()
+    if several:
+        cols = [labels[f"seed{s}"].to_numpy() for s in seeds]
+        assert (labels["consensus"].to_numpy() == consensus_partition(cols, record["n_clusters"])).all()
+        assert (shown == labels["consensus"].to_numpy()).all()
+        assert record["consensus"]["seeds"] == seeds
+        assert set(record["consensus"]["scores"]) == {"acc", "nmi", "ari", "f1"}
+    else:
+        assert record["consensus"] is None and (shown == labels[f"seed{seeds[0]}"]).all()
     for s in seeds:
         assert f"scrcl_seed{s}" in adata.obs
     width = record["config"]["out_dim"] or record["n_clusters"]

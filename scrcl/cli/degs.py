@@ -83,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "pred_label_dict_<dataset>.mat (one vector per seed, keyed by the "
                           "seed, in the cell order of the data set) instead of a run folder")
     src.add_argument("--seed", type=int, metavar="S",
-                     help="which seed's clusters to use (default: the first seed of the run)")
+                     help="which seed's clusters to use (default: the run's consensus of its "
+                          "seeds, labels.csv 'consensus'; the first seed of a one-seed run or "
+                          "of a --labels file)")
     src.add_argument("--groupby", choices=("pred", "truth"), default="pred",
                      help="group cells by the predicted clusters (pred, default) or by the "
                           "true labels of the data set (truth)")

@@ -23,7 +23,7 @@ from ..data.preprocess import PreparedData
 from ..distributed import DistContext
 from ..errors import ScrclInputError
 from ..io import atomic_dir, write_json
-from ..pipeline import METRICS, ClusterFn, PostprocessFn, RunResult
+from ..pipeline import CONSENSUS_NOTE, METRICS, ClusterFn, PostprocessFn, RunResult
 from ..tl import fit
 from . import training
 from .common import MODEL_OPTIONS, check_writable, config_from_args, peak_memory_mb, versions
@@ -128,6 +128,10 @@ def run_record(dataset: str, result: RunResult, n_cells: int, n_genes: int,
         "per_seed": per_seed,
         "mean": summary.get("mean"),
         "std": summary.get("std"),
+        "consensus": None if result.consensus is None else {
+            "method": CONSENSUS_NOTE, "seeds": result.seeds,
+            "n_clusters_found": int(np.unique(result.consensus).size),
+            "scores": result.consensus_scores},
         "device": result.device,
         "precision": result.precision,
         "threads": torch.get_num_threads(),
@@ -147,6 +151,10 @@ def write_outputs(out_dir: Path, adata: ad.AnnData, record: dict, result: RunRes
         col = np.full(adata.n_obs, -1, dtype=np.int64)
         col[cells] = run.labels
         labels[f"seed{run.seed}"] = pd.array(np.where(col >= 0, col, None), dtype="Int64")
+    if result.consensus is not None:
+        col = np.full(adata.n_obs, -1, dtype=np.int64)
+        col[cells] = result.consensus
+        labels["consensus"] = pd.array(np.where(col >= 0, col, None), dtype="Int64")
     try:
         with atomic_dir(out_dir) as tmp:
             write_json(tmp / "metrics.json", record)
@@ -175,3 +183,8 @@ def print_summary(record: dict, stream=sys.stdout) -> None:
         print(f"[{record['protocol']}] mean +- std over {len(record['seeds'])} seeds: "
               + "  ".join(f"{m.upper()} {record['mean'][m]:.4f} +- {record['std'][m]:.4f}"
                           for m in METRICS), file=stream)
+    cons = record.get("consensus")
+    if cons is not None and cons["scores"] is not None:
+        print(f"[{record['protocol']}] consensus of the {len(cons['seeds'])} seeds' partitions "
+              f"(obs['scrcl'], labels.csv 'consensus'): "
+              + "  ".join(f"{m.upper()} {cons['scores'][m]:.4f}" for m in METRICS), file=stream)

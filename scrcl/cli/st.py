@@ -40,9 +40,11 @@ X may be counts (HVG 'seurat_v3', normalise 1e4, log1p, scale, clip 10) or proce
 such as PCA scores (detected by negative or non-integer values: used as they are).
 
 Outputs (folder --out, default results/ST/<dataset>/, written atomically):
-  metrics.json  protocol, config, K, per-seed ACC/NMI/ARI/F1, mean and std, time, memory
-  labels.csv    one row per spot, one column per seed (predicted domain)
-  scrcl.h5ad    the spots + obs['scrcl'], obs['scrcl_seed<S>'], obsm['X_scrcl'],
+  metrics.json  protocol, config, K, per-seed ACC/NMI/ARI/F1, mean and std, the seeds'
+                consensus and its scores, time, memory
+  labels.csv    one row per spot, one column per seed (predicted domain) and 'consensus'
+                (one partition from the seeds' partitions, average linkage)
+  scrcl.h5ad    the spots + obs['scrcl'] (consensus), obs['scrcl_seed<S>'], obsm['X_scrcl'],
                 obsm['spatial'], uns['scrcl']
   --plot: figures/ST/<dataset>/spatial_domains.png, umap.png (and paga.png with --paga)
 """

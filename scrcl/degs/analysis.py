@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
-from .._constants import DEFAULT_SC_LABEL_KEY, EMBEDDING_KEY, SEED_KEY
+from .._constants import DEFAULT_SC_LABEL_KEY, EMBEDDING_KEY, KEY_ADDED, SEED_KEY
 from ..data.read import read_h5ad
 from ..data.registry import DatasetRef, canonical_sc_name, resolve_sc
 from ..errors import ScrclInputError
@@ -65,7 +65,7 @@ class Inputs:
     counts: "anndata.AnnData"  # noqa: F821  cells of the labels, in their order
     predicted: Optional[pd.Series]  # (N,) cluster ids as strings, or None
     truth: Optional[pd.Series]  # (N,) true labels as strings, or None
-    seed: Optional[int]
+    seed: Optional[int]  # the seed whose clusters are analysed; None: the seeds' consensus
     label_key: str
     run: Optional[Run]
     labels_file: Optional[Path]
@@ -205,7 +205,8 @@ def locate_inputs(args: DegOptions, say: Callable[[str], None]) -> Inputs:
                 f"filtering; pass the matching --dataset")
         predicted = pd.Series(vector, index=counts.obs_names)
     else:
-        seed = args.seed if args.seed is not None else run.seeds[0]
+        seed = args.seed if args.seed is not None else (
+            None if run.has_consensus else run.seeds[0])
         labels = read_run_labels(run, seed)
         counts = _align_by_id(counts, labels, str(run.path / LABELS_FILE), data_path)
         predicted = pd.Series(labels.to_numpy(), index=counts.obs_names)
@@ -245,7 +246,8 @@ def draw(args: DegOptions, say: Callable[[str], None]) -> Path:
             groups = groups[keep].cat.remove_unused_categories()
         what = "cell type"
     else:
-        groups, group_col = inputs.predicted, SEED_KEY.format(seed=inputs.seed)
+        groups, group_col = inputs.predicted, (KEY_ADDED if inputs.seed is None
+                                               else SEED_KEY.format(seed=inputs.seed))
         what = "cluster"
     check_groups(groups, what)
 
@@ -296,7 +298,8 @@ def draw(args: DegOptions, say: Callable[[str], None]) -> Path:
         if embedding is not None:
             say(f"umap: computing on {embedding.shape[0]} cells x {embedding.shape[1]} dims")
             coords = plotting.umap_coordinates(embedding)
-            colourings = {f"predicted (seed {inputs.seed})": inputs.predicted}
+            which = "consensus of the seeds" if inputs.seed is None else f"seed {inputs.seed}"
+            colourings = {f"predicted ({which})": inputs.predicted}
             if inputs.truth is not None:
                 colourings[f"true ({inputs.label_key})"] = inputs.truth
             path = plotting.umap_figure(coords, colourings,

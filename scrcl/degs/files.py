@@ -78,6 +78,7 @@ def dataset_from_label_file(path: Union[str, Path]) -> Optional[str]:
 # ---------------------------------------------------------------------------------------
 
 LABELS_FILE = "labels.csv"
+CONSENSUS_COLUMN = "consensus"  # labels.csv: one partition from the seeds' partitions
 METRICS_FILE = "metrics.json"
 ANNDATA_FILE = "scrcl.h5ad"
 TASKS = ("SC", "ST")
@@ -93,6 +94,7 @@ class Run:
     seeds: tuple[int, ...]
     label_key: Optional[str]  # metrics.json 'label_key'
     input: Optional[Path] = None  # metrics.json 'input': the file runSC.py read, if a file
+    has_consensus: bool = False  # labels.csv has the seeds' consensus column
 
 
     @property
@@ -130,13 +132,20 @@ def open_run(path: Union[str, Path]) -> Run:
     source = metrics.get("input")
     source = Path(source) if isinstance(source, str) and Path(source).is_file() else None
     return Run(path=path, task=task, dataset=str(metrics.get("dataset") or path.name),
-               seeds=seeds, label_key=metrics.get("label_key"), input=source)
+               seeds=seeds, label_key=metrics.get("label_key"), input=source,
+               has_consensus=CONSENSUS_COLUMN in header)
 
 
-def read_run_labels(run: Run, seed: int) -> pd.Series:
-    """Cluster labels of one seed, indexed by cell id (as strings)."""
+def read_run_labels(run: Run, seed: Optional[int]) -> pd.Series:
+    """Cluster labels of one seed (None: the seeds' consensus), indexed by cell id (as
+    strings)."""
     table = pd.read_csv(run.path / LABELS_FILE, index_col=0, dtype={0: str})
     table.index = table.index.astype(str)
+    if seed is None:
+        if CONSENSUS_COLUMN not in table.columns:
+            raise ScrclInputError(f"{run.path / LABELS_FILE} has no '{CONSENSUS_COLUMN}' "
+                                  f"column (a run of one seed); pick a seed with --seed")
+        return table[CONSENSUS_COLUMN]
     columns = _seed_columns(table.columns)
     if seed not in columns:
         raise ScrclInputError(f"seed {seed} was not run in {run.path} (seeds: "
