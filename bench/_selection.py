@@ -6,7 +6,8 @@ unless BENCHMARKS.md says so, and none reads a label ('best_candidate' is the an
 choice among the same candidates, shown only as the ceiling of every rule).
 
 Each rule maps the candidates to one partition (N,): most pick one candidate epoch;
-'epoch_consensus' builds a new partition from all of them.
+'epoch_consensus' (k-means on the co-association profiles) and 'epoch_linkage' (average
+linkage on the co-association) build a new partition from all of them.
 """
 from __future__ import annotations
 
@@ -92,13 +93,22 @@ def epoch_consensus_rule(c: Candidates) -> Optional[np.ndarray]:
     """The consensus (co-association k-means) of every candidate epoch's partition."""
     from scrcl.clustering.consensus import consensus_partition
 
-    return consensus_partition(c.partitions, c.n_clusters, seed=0)
+    return consensus_partition(c.partitions, c.n_clusters, seed=0, method="kmeans")
+
+
+def epoch_linkage_rule(c: Candidates) -> Optional[np.ndarray]:
+    """The consensus (average linkage on the co-association, the package's consensus of
+    seeds) of every candidate epoch's partition."""
+    from scrcl.clustering.consensus import consensus_partition
+
+    return consensus_partition(c.partitions, c.n_clusters, method="average")
 
 
 RULES: dict[str, Callable[[Candidates], Optional[np.ndarray]]] = {
     "silhouette": silhouette_rule, "calinski_harabasz": calinski_harabasz_rule,
     "davies_bouldin": davies_bouldin_rule, "modularity": modularity_rule,
     "stable": stable_rule, "last": last_rule, "epoch_consensus": epoch_consensus_rule,
+    "epoch_linkage": epoch_linkage_rule,
 }
 #: the answer key's choice among the same candidates: the ceiling of every rule above
 CEILING = "best_candidate"

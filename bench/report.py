@@ -407,7 +407,7 @@ def k_estimation(res: Results) -> str:
 
 
 SELECTION_RULES = ("silhouette", "calinski_harabasz", "davies_bouldin", "modularity",
-                   "stable", "last", "epoch_consensus", "best_candidate")
+                   "stable", "last", "epoch_consensus", "epoch_linkage", "best_candidate")
 
 
 def selection(res: Results) -> str:
