@@ -118,7 +118,11 @@ def run(args: argparse.Namespace) -> int:
         from ..plotting.spatial import spatial_figures
 
         fig_dir = Path(args.figures) if args.figures else Path("figures") / "ST" / ref.name
-        paths = spatial_figures(adata, KEY_ADDED, EMBEDDING_KEY, fig_dir, label_key, args.paga)
+        seeds = record["seeds"]
+        title = (f"scRCL domains (consensus of {len(seeds)} seeds)" if len(seeds) > 1
+                 else f"scRCL domains (seed {seeds[0]})")
+        paths = spatial_figures(adata, KEY_ADDED, EMBEDDING_KEY, fig_dir, label_key, args.paga,
+                                title=title)
         print(f"figures written: {', '.join(str(p) for p in paths)}")
     return 0
 

@@ -11,6 +11,10 @@ agglomeration runs on the F fragments, weighted by their sizes, which gives the 
 as on the N cells (up to ties) without an N x N matrix: F is the number of distinct label
 tuples, a few tens on the stand-ins, and time and memory are O(F^2).
 
+With two partitions every first merge is a tie (distance 1/2), and the tie rule (lowest
+fragment indices, i.e. the first partition's clusters) decides: the consensus of two seeds
+is close to the first seed's partition. It means more from three seeds on (5 by default).
+
 ``method="kmeans"``: every partition s contributes the one-hot indicator of each cell's
 cluster, H = [H_1, ..., H_S] (N, sum K_s), so that H H^T / S = C; every row of H has norm
 sqrt(S), so cosine k-means on H is Euclidean k-means on the co-association profiles.

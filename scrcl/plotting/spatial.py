@@ -108,11 +108,12 @@ def paga_figure(embedding: np.ndarray, domains: np.ndarray, path: Path,
 
 
 def spatial_figures(adata, key: str, embedding_key: str, out_dir: Path,
-                    truth_key: Optional[str] = None, paga: bool = False) -> list[Path]:
+                    truth_key: Optional[str] = None, paga: bool = False,
+                    title: str = "scRCL domains") -> list[Path]:
     """All figures of a finished run: ``spatial_domains.png``, ``umap.png``, ``paga.png``.
 
     adata: the run's AnnData with ``obs[key]`` (domains), ``obsm[embedding_key]`` and
-    ``obsm['spatial']``; spots without a domain are left out.
+    ``obsm['spatial']``; spots without a domain are left out. ``title``: the domains' panel.
     """
     import matplotlib
 
@@ -121,7 +122,7 @@ def spatial_figures(adata, key: str, embedding_key: str, out_dir: Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     kept = adata.obs[key].notna().to_numpy()
     domains = adata.obs[key].to_numpy()[kept]
-    panels = {"scRCL domains": domains}
+    panels = {title: domains}
     if truth_key is not None and truth_key in adata.obs:
         panels = {f"ground truth ({truth_key})": adata.obs[truth_key].to_numpy()[kept], **panels}
     image, scalef, _ = tissue_image(adata.uns)
