@@ -80,6 +80,8 @@ SPEED_PROTOCOL = "epoch_time"
 #: consensus suite methods -> scrcl.clustering.consensus method ("scrcl-consensus" is the
 #: package's default, average linkage since Nov 2026; k-means on the profiles before)
 CONSENSUS_METHODS = {"scrcl-consensus": "average", "scrcl-consensus-kmeans": "kmeans"}
+#: raise when scrcl.clustering.consensus changes its partitions (2: float32 distances)
+CONSENSUS_VERSION = 2
 SUITES = {
     "sc": {"datasets": _data.SC_DATASETS,
            "methods": ("scrcl", LEIDEN, AUTOK, "pca_kmeans", "leiden")},
@@ -258,6 +260,7 @@ def hash_inputs(ctx: Context, unit: Unit, key: Key) -> dict:
         return {**base, "params": PARAMS[unit.spec.kind]}
     if unit.kind == "consensus":
         return {**base, "consensus": CONSENSUS_METHODS[key.method],
+                "consensus_version": CONSENSUS_VERSION,
                 "members": sorted(e["input_hash"] for e in consensus_members(ctx, unit))}
     if unit.kind == "selection":
         return {**base, "selection_version": _selection.SELECTION_VERSION,

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .checkpoint import CheckpointPlan
-from .clustering.consensus import consensus_partition
+from .clustering.consensus import MAX_FRAGMENTS, consensus_method_for, consensus_partition
 from .clustering.kmeans import kmeans_cosine
 from .config import ScrclConfig
 from .data.preprocess import PreparedData
@@ -38,9 +38,14 @@ PostprocessFn = Callable[[np.ndarray], np.ndarray]
 EpochHook = Callable[[int, str, int, np.ndarray, np.ndarray], None]
 
 METRICS = ("acc", "nmi", "ari", "f1")
-#: how RunResult.consensus is made (saved with the results)
-CONSENSUS_NOTE = ("average linkage (UPGMA) on the co-association of the seeds' label-free "
-                  "partitions, cut at K; made from the partitions alone")
+#: how RunResult.consensus is made (saved with the results), by consensus method
+CONSENSUS_NOTES = {
+    "average": ("average linkage (UPGMA) on the co-association of the seeds' partitions, "
+                "cut at K; made from the partitions alone"),
+    "kmeans": ("k-means on the cells' co-association profiles (the seeds' partitions split "
+               "the cells into too many groups for average linkage); made from the "
+               "partitions alone"),
+}
 
 
 @dataclass
@@ -67,6 +72,7 @@ class RunResult:
     #: (N,) one partition from the seeds' partitions (two or more seeds), else None
     consensus: Optional[np.ndarray] = None
     consensus_scores: Optional[dict[str, float]] = None  # against true labels, when given
+    consensus_method: Optional[str] = None  # a key of CONSENSUS_NOTES
 
     @property
     def seeds(self) -> list[int]:
@@ -271,7 +277,13 @@ def add_consensus(result: RunResult, truth: Optional[np.ndarray] = None) -> None
     from the partitions alone."""
     if len(result.runs) < 2:
         return
-    result.consensus = consensus_partition([r.labels for r in result.runs], result.n_clusters)
+    partitions = [r.labels for r in result.runs]
+    result.consensus_method = consensus_method_for(partitions)
+    if result.consensus_method != "average":
+        log.info("the seeds' partitions split the cells into more than %d groups: their "
+                 "consensus is made by k-means on the co-association profiles", MAX_FRAGMENTS)
+    result.consensus = consensus_partition(partitions, result.n_clusters,
+                                           method=result.consensus_method)
     if truth is not None:
         result.consensus_scores = evaluate(truth, result.consensus)
     log.info("consensus of %d seeds [%s]: %s", len(result.runs), result.protocol,

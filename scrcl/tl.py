@@ -181,6 +181,7 @@ def write_into(adata: ad.AnnData, cells: np.ndarray, result: RunResult, key: str
                    if summary else None),
         "mean": summary.get("mean"),
         "std": summary.get("std"),
+        "consensus_method": result.consensus_method,
         "consensus_scores": result.consensus_scores,
         "version": __version__,
     })

@@ -177,6 +177,32 @@ def test_average_linkage_of_weighted_points_matches_scipy_on_the_cells(seed):
         assert metrics.ari(theirs, ours[cells]) == 1.0
 
 
+def test_many_fragments_fall_back_to_kmeans_in_the_pipeline(monkeypatch):
+    """Seeds that split the cells into more groups than average linkage takes (memory
+    O(F^2)) get the k-means consensus, and the result says which was used."""
+    from scrcl.clustering import consensus
+    from scrcl.config import ScrclConfig
+    from scrcl.pipeline import RunResult, SeedRun, add_consensus
+
+    truth = np.repeat([0, 1, 2], 20)
+    rng = np.random.default_rng(0)
+    parts = [np.where(rng.random(60) < 0.1, rng.integers(0, 3, 60), truth) for _ in range(3)]
+    runs = [SeedRun(s, p, np.zeros((60, 2)), 10, 1.0) for s, p in enumerate(parts)]
+    assert consensus.consensus_method_for(parts) == "average"
+    result = RunResult("final", 3, ScrclConfig(), runs, "cpu")
+    add_consensus(result, truth)
+    assert result.consensus_method == "average" and result.consensus_scores["ari"] > 0.75
+    n_groups = consensus.fragments(parts)[0].shape[0]
+    monkeypatch.setattr(consensus, "MAX_FRAGMENTS", n_groups - 1)
+    with pytest.raises(ValueError, match="use method='kmeans'"):
+        consensus.consensus_partition(parts, 3)
+    result = RunResult("final", 3, ScrclConfig(), runs, "cpu")
+    add_consensus(result, truth)
+    assert result.consensus_method == "kmeans" and result.consensus_scores["ari"] > 0.75
+    np.testing.assert_array_equal(result.consensus,
+                                  consensus.consensus_partition(parts, 3, method="kmeans"))
+
+
 def test_average_linkage_consensus_by_hand():
     """Three partitions of six cells: fragments {0,1}, {2}, {3}, {4,5}. Co-association
     distances: d({0,1},{2}) = 1/3, d({3},{4,5}) = 1/3, every other pair >= 2/3, so the

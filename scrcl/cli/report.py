@@ -23,7 +23,7 @@ from ..data.preprocess import PreparedData
 from ..distributed import DistContext
 from ..errors import ScrclInputError
 from ..io import atomic_dir, write_json
-from ..pipeline import CONSENSUS_NOTE, METRICS, ClusterFn, PostprocessFn, RunResult
+from ..pipeline import CONSENSUS_NOTES, METRICS, ClusterFn, PostprocessFn, RunResult
 from ..tl import fit
 from . import training
 from .common import MODEL_OPTIONS, check_writable, config_from_args, peak_memory_mb, versions
@@ -129,7 +129,8 @@ def run_record(dataset: str, result: RunResult, n_cells: int, n_genes: int,
         "mean": summary.get("mean"),
         "std": summary.get("std"),
         "consensus": None if result.consensus is None else {
-            "method": CONSENSUS_NOTE, "seeds": result.seeds,
+            "method": result.consensus_method,
+            "how": CONSENSUS_NOTES[result.consensus_method], "seeds": result.seeds,
             "n_clusters_found": int(np.unique(result.consensus).size),
             "scores": result.consensus_scores},
         "device": result.device,

@@ -35,7 +35,8 @@ from .kmeans import kmeans_cosine
 
 ConsensusMethod = Literal["average", "kmeans"]
 CONSENSUS_METHODS = ("average", "kmeans")
-#: above this many fragments the (F, F) distance matrix of average linkage is refused
+#: above this many fragments the (F, F) float32 distance matrix of average linkage (576 MB
+#: at the limit) is refused; callers fall back to k-means (:func:`consensus_method_for`)
 MAX_FRAGMENTS = 12_000
 
 
@@ -59,13 +60,14 @@ def fragments(partitions: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]
 
 
 def coassociation_distance(tuples: np.ndarray) -> np.ndarray:
-    """D (F, F) float64 between label tuples (F, S): the fraction of partitions that put
+    """D (F, F) float32 between label tuples (F, S): the fraction of partitions that put
     them in different clusters (1 - co-association)."""
-    dist = np.zeros((tuples.shape[0],) * 2)
+    dist = np.zeros((tuples.shape[0],) * 2, dtype=np.float32)
     for s in range(tuples.shape[1]):
         col = tuples[:, s]
         dist += col[:, None] != col[None, :]
-    return dist / tuples.shape[1]
+    dist /= tuples.shape[1]
+    return dist
 
 
 def average_linkage_cut(dist: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
@@ -76,7 +78,11 @@ def average_linkage_cut(dist: np.ndarray, weights: np.ndarray, k: int) -> np.nda
     between their points (Lance-Williams update); the closest pair merges first, ties to
     the lowest indices. Returns (F,) labels in 0..min(k, F)-1, numbered by first appearance.
     """
-    d = np.array(dist, dtype=np.float64, copy=True)
+    return _average_linkage_inplace(np.array(dist, dtype=np.float32, copy=True), weights, k)
+
+
+def _average_linkage_inplace(d: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
+    """:func:`average_linkage_cut` that overwrites ``d`` (float32): one (F, F) matrix."""
     w = np.asarray(weights, dtype=np.float64).copy()
     f = d.shape[0]
     if d.shape != (f, f) or w.shape != (f,):
@@ -90,7 +96,7 @@ def average_linkage_cut(dist: np.ndarray, weights: np.ndarray, k: int) -> np.nda
         i = int(np.argmin(np.where(active, row_min, np.inf)))
         j = int(row_arg[i])
         i, j = min(i, j), max(i, j)
-        merged = (w[i] * d[i] + w[j] * d[j]) / (w[i] + w[j])
+        merged = ((w[i] * d[i] + w[j] * d[j]) / (w[i] + w[j])).astype(np.float32)
         merged[[i, j]] = np.inf
         merged[~active] = np.inf
         d[i], d[:, i] = merged, merged
@@ -138,4 +144,10 @@ def consensus_partition(partitions: Sequence[np.ndarray], k: int, seed: int = 0,
         raise ValueError(f"the partitions split the cells into {tuples.shape[0]} groups "
                          f"(more than {MAX_FRAGMENTS}); use method='kmeans'")
     weights = np.bincount(member, minlength=tuples.shape[0])
-    return average_linkage_cut(coassociation_distance(tuples), weights, k)[member]
+    return _average_linkage_inplace(coassociation_distance(tuples), weights, k)[member]
+
+
+def consensus_method_for(partitions: Sequence[np.ndarray]) -> ConsensusMethod:
+    """'average' unless the partitions split the cells into more than MAX_FRAGMENTS groups
+    (large data whose seeds disagree on many cells), then 'kmeans' (memory O(N sum K_s))."""
+    return "average" if fragments(partitions)[0].shape[0] <= MAX_FRAGMENTS else "kmeans"
