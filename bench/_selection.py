@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 #: raise when a rule changes: the study's entries are then recomputed
-SELECTION_VERSION = 1
+SELECTION_VERSION = 2  # 2: epoch_linkage breaks ties by the cells' order
 
 
 @dataclass
@@ -99,9 +99,11 @@ def epoch_consensus_rule(c: Candidates) -> Optional[np.ndarray]:
 def epoch_linkage_rule(c: Candidates) -> Optional[np.ndarray]:
     """The consensus (average linkage on the co-association, the package's consensus of
     seeds) of every candidate epoch's partition."""
-    from scrcl.clustering.consensus import consensus_partition
+    from scrcl.clustering.consensus import consensus_method_for, consensus_partition
 
-    return consensus_partition(c.partitions, c.n_clusters, method="average")
+    method = consensus_method_for(c.partitions)  # as the pipeline chooses for seeds
+    return None if method is None else consensus_partition(c.partitions, c.n_clusters,
+                                                           method=method)
 
 
 RULES: dict[str, Callable[[Candidates], Optional[np.ndarray]]] = {

@@ -77,11 +77,13 @@ SPEED_DATASETS = ("Baron_mouse1", "Baron_mouse2", "MCA_mouse_bladder_select2100"
                   "CITE_CBMC_top2000", "151507")
 SPEED_PRECISIONS = ("fp32", "bf16")
 SPEED_PROTOCOL = "epoch_time"
-#: consensus suite methods -> scrcl.clustering.consensus method ("scrcl-consensus" is the
-#: package's default, average linkage since Nov 2026; k-means on the profiles before)
-CONSENSUS_METHODS = {"scrcl-consensus": "average", "scrcl-consensus-kmeans": "kmeans"}
-#: raise when scrcl.clustering.consensus changes its partitions (2: float32 distances)
-CONSENSUS_VERSION = 2
+#: consensus suite methods -> scrcl.clustering.consensus method ("scrcl-consensus": what
+#: the pipeline makes, scrcl.clustering.consensus.consensus_method_for: average linkage
+#: since Nov 2026, k-means on the profiles before)
+CONSENSUS_METHODS = {"scrcl-consensus": "pipeline", "scrcl-consensus-kmeans": "kmeans"}
+#: raise when scrcl.clustering.consensus changes its partitions (2: float32 distances,
+#: 3: ties by the cells' order, at least 3 seeds)
+CONSENSUS_VERSION = 3
 SUITES = {
     "sc": {"datasets": _data.SC_DATASETS,
            "methods": ("scrcl", LEIDEN, AUTOK, "pca_kmeans", "leiden")},
@@ -736,8 +738,9 @@ def consensus_members(ctx: Context, unit: Unit) -> list[dict]:
     results version) of the data set that keep their labels: one per seed."""
     key = Key(unit.spec.kind, unit.spec.name, "scrcl", "final", 0, ctx.variant)
     folder = ctx.args.results / key.suite / key.dataset / key.folder / "final"
-    return [e for e in (read_entry(p) for p in sorted(folder.glob("seed*.json")))
-            if e and e.get("labels") and e.get("results_version") == RESULTS_VERSION]
+    found = [e for e in (read_entry(p) for p in folder.glob("seed*.json"))
+             if e and e.get("labels") and e.get("results_version") == RESULTS_VERSION]
+    return sorted(found, key=lambda e: e["seed"])  # the pipeline's order
 
 
 def run_consensus(ctx: Context, unit: Unit, pending: list[Key]) -> None:
@@ -745,13 +748,14 @@ def run_consensus(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     scored: what one partition from a default run's five models would give."""
     import numpy as np
 
-    from scrcl.clustering.consensus import consensus_partition
+    from scrcl.clustering.consensus import consensus_method_for, consensus_partition
     from scrcl.data.preprocess import as_csr, filter_empty
+    from scrcl.pipeline import MIN_CONSENSUS_SEEDS
 
     members = consensus_members(ctx, unit)
-    if len(members) < 2:
+    if len(members) < MIN_CONSENSUS_SEEDS:
         print(f"[consensus] {unit.spec.name}: {len(members)} stored partition(s) with labels; "
-              f"needs 2 or more")
+              f"needs {MIN_CONSENSUS_SEEDS} or more")
         return
     adata, label_key = _data.read(unit.spec)
     truth = np.asarray(adata.obs[label_key].astype(str))
@@ -760,14 +764,17 @@ def run_consensus(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     k = members[0]["n_clusters"]
     for key in pending:
         start = time.perf_counter()
-        labels = consensus_partition([np.asarray(e["labels"]) for e in members], k, seed=0,
-                                     method=CONSENSUS_METHODS[key.method])
+        partitions = [np.asarray(e["labels"]) for e in members]
+        method = CONSENSUS_METHODS[key.method]
+        if method == "pipeline":
+            method = consensus_method_for(partitions)
+        labels = consensus_partition(partitions, k, seed=0, method=method)
         store(ctx, unit, key, {
             "epochs": members[0]["epochs"], "n_clusters": k, "n_cells": int(truth.size),
             **scores_fields(truth, labels), "epoch_used": None, "s_per_epoch": None,
             "wall_s": time.perf_counter() - start, "precision": members[0]["precision"],
             "features": members[0].get("features"),
-            "consensus": CONSENSUS_METHODS[key.method],
+            "consensus": method,
             "member_seeds": [e["seed"] for e in members],
             "member_ari": [e["ari"] for e in members], "labels": labels.astype(int).tolist()})
 

@@ -38,6 +38,8 @@ PostprocessFn = Callable[[np.ndarray], np.ndarray]
 EpochHook = Callable[[int, str, int, np.ndarray, np.ndarray], None]
 
 METRICS = ("acc", "nmi", "ari", "f1")
+#: the fewest seeds whose partitions are combined into one (with two, ties decide)
+MIN_CONSENSUS_SEEDS = 3
 #: how RunResult.consensus is made (saved with the results), by consensus method
 CONSENSUS_NOTES = {
     "average": ("average linkage (UPGMA) on the co-association of the seeds' partitions, "
@@ -69,7 +71,7 @@ class RunResult:
     runs: list[SeedRun]
     device: str
     precision: str = "fp32"  # the precision the dense layers ran in (resolved from 'auto')
-    #: (N,) one partition from the seeds' partitions (two or more seeds), else None
+    #: (N,) one partition from the seeds' partitions (label-free, three or more seeds), else None
     consensus: Optional[np.ndarray] = None
     consensus_scores: Optional[dict[str, float]] = None  # against true labels, when given
     consensus_method: Optional[str] = None  # a key of CONSENSUS_NOTES
@@ -272,13 +274,20 @@ def run_protocols(data: PreparedData, cfg: ScrclConfig, n_clusters: int,
 
 
 def add_consensus(result: RunResult, truth: Optional[np.ndarray] = None) -> None:
-    """Set ``result.consensus`` (and its scores against ``truth``) from two or more seeds:
-    the average-linkage consensus of their partitions (scrcl.clustering.consensus), made
-    from the partitions alone."""
-    if len(result.runs) < 2:
+    """Set ``result.consensus`` (and its scores against ``truth``) for the label-free
+    protocol with MIN_CONSENSUS_SEEDS or more seeds: one partition made from the seeds'
+    partitions alone (scrcl.clustering.consensus: average linkage; k-means on the
+    co-association profiles for large data whose seeds disagree on many cells; none when
+    even that does not fit). The oracle's partitions were chosen with the labels: no
+    consensus is made of them."""
+    if result.protocol != "final" or len(result.runs) < MIN_CONSENSUS_SEEDS:
         return
     partitions = [r.labels for r in result.runs]
     result.consensus_method = consensus_method_for(partitions)
+    if result.consensus_method is None:
+        log.info("the seeds' partitions split the cells into too many groups for a "
+                 "consensus in memory: obs['scrcl'] keeps the first seed's clusters")
+        return
     if result.consensus_method != "average":
         log.info("the seeds' partitions split the cells into more than %d groups: their "
                  "consensus is made by k-means on the co-association profiles", MAX_FRAGMENTS)

@@ -168,13 +168,16 @@ def test_consensus_of_the_stored_partitions(bench, first_run, tmp_path):
     shutil.copytree(first_run[0], root)
     args = ["consensus", "--datasets", "demo", "--epochs", "3", "--set", "hid_dim=16",
             "--results", str(root)]
+    assert run.execute(args)["computed"] == 0  # two seeds: too few for a consensus
+    third = [a if a != "2" else "3" for a in DEMO_RUN]  # seeds 1 (stored) and 3
+    run.execute(third + ["--results", str(root)])
     assert run.execute(args)["computed"] == 2  # average linkage (default) and k-means
     entry = json.loads((root / f"consensus/demo/scrcl-consensus__epochs-3__hid_dim-16/final"
                                 f"/seed0.json").read_text())
     assert entry["consensus"] == "average"
     members = [json.loads((root / f"sc/demo/{FOLDER}/final/seed{s}.json").read_text())
-               for s in (1, 2)]
-    assert entry["member_seeds"] == [1, 2]
+               for s in (1, 2, 3)]
+    assert entry["member_seeds"] == [1, 2, 3]
     assert entry["member_ari"] == [m["ari"] for m in members]
     assert len(entry["labels"]) == len(members[0]["labels"]) and -1 <= entry["ari"] <= 1
     assert run.execute(args)["up_to_date"] == 2  # same members: nothing to do

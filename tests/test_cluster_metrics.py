@@ -201,6 +201,39 @@ def test_many_fragments_fall_back_to_kmeans_in_the_pipeline(monkeypatch):
     assert result.consensus_method == "kmeans" and result.consensus_scores["ari"] > 0.75
     np.testing.assert_array_equal(result.consensus,
                                   consensus.consensus_partition(parts, 3, method="kmeans"))
+    monkeypatch.setattr(consensus, "MAX_KMEANS_BYTES", 10)  # nor k-means: no consensus
+    result = RunResult("final", 3, ScrclConfig(), runs, "cpu")
+    add_consensus(result, truth)
+    assert result.consensus is None and result.consensus_method is None
+
+
+def test_consensus_only_from_three_label_free_seeds():
+    from scrcl.config import ScrclConfig
+    from scrcl.pipeline import RunResult, SeedRun, add_consensus
+
+    parts = [np.repeat([0, 1], 5), np.repeat([1, 0], 5), np.repeat([0, 1], 5)]
+    runs = [SeedRun(s, p, np.zeros((10, 2)), 10, 1.0) for s, p in enumerate(parts)]
+    for protocol, n_runs, made in (("final", 3, True), ("final", 2, False),
+                                   ("oracle", 3, False)):
+        result = RunResult(protocol, 2, ScrclConfig(), runs[:n_runs], "cpu")
+        add_consensus(result)
+        assert (result.consensus is not None) == made, (protocol, n_runs)
+
+
+def test_consensus_ignores_the_order_and_numbering_of_the_partitions():
+    """Ties are broken by the cells' order, not by the partitions': the same consensus
+    whatever the order of the seeds and the numbering of their clusters."""
+    from scrcl.clustering.consensus import consensus_partition
+
+    rng = np.random.default_rng(3)
+    truth = rng.integers(0, 6, 400)
+    parts = [np.where(rng.random(400) < 0.3, rng.integers(0, 6, 400), truth)
+             for _ in range(5)]
+    reference = consensus_partition(parts, 6)
+    for trial in range(4):
+        order = rng.permutation(5)
+        shuffled = [rng.permutation(6)[parts[i]] for i in order]
+        np.testing.assert_array_equal(consensus_partition(shuffled, 6), reference)
 
 
 def test_average_linkage_consensus_by_hand():

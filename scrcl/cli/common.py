@@ -112,9 +112,9 @@ def add_run_options(parser: argparse.ArgumentParser, task: str) -> None:
                         "the one that agrees best (mean ARI) with those of the 2 candidate "
                         "epochs before and after it; 'last' clusters the last epoch only")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
-                        help="random seeds, one model each; with two or more, their "
+                        help="random seeds, one model each; with three or more, their "
                              "partitions are also combined into one (the consensus, "
-                             "obs['scrcl']), best from three seeds on")
+                             "obs['scrcl']) under the label-free protocol")
     parser.add_argument("--device", default="auto", type=device_arg,
                         help="auto (CUDA when present), cpu, cuda or cuda:N")
     parser.add_argument("--precision", choices=PRECISIONS, default=None,

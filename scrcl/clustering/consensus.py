@@ -11,22 +11,24 @@ agglomeration runs on the F fragments, weighted by their sizes, which gives the 
 as on the N cells (up to ties) without an N x N matrix: F is the number of distinct label
 tuples, a few tens on the stand-ins, and time and memory are O(F^2).
 
-With two partitions every first merge is a tie (distance 1/2), and the tie rule (lowest
-fragment indices, i.e. the first partition's clusters) decides: the consensus of two seeds
-is close to the first seed's partition. It means more from three seeds on (5 by default).
-
 ``method="kmeans"``: every partition s contributes the one-hot indicator of each cell's
 cluster, H = [H_1, ..., H_S] (N, sum K_s), so that H H^T / S = C; every row of H has norm
 sqrt(S), so cosine k-means on H is Euclidean k-means on the co-association profiles.
 
+Ties: co-association distances are multiples of 1/S and tie often. Distances within
+``TIE`` of each other are ties, and a tie goes to the lowest fragment indices, fragments
+being numbered by their first cell: the consensus does not depend on the order of the
+partitions or on the numbering of their clusters. With two partitions every first merge
+ties, so the pipeline makes no consensus of fewer than three seeds.
+
 Why average linkage is the default: on the seven stand-ins with three or more stored
-label-free seeds (Nov 2026, before any other data was looked at), it scored above the mean
-ARI of the seeds on five and gained 0.027 ARI on average, where k-means on the profiles
-gained on four and lost 0.017 on average (BENCHMARKS.md, consensus table).
+label-free seeds (Nov 2026), it scored above the mean ARI of the seeds on six and gained
+0.021 ARI on average, where k-means on the profiles gained on four and lost 0.017 on
+average (BENCHMARKS.md, consensus table, which tells the order of the choices).
 """
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from typing import Literal, Optional, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -38,6 +40,8 @@ CONSENSUS_METHODS = ("average", "kmeans")
 #: above this many fragments the (F, F) float32 distance matrix of average linkage (576 MB
 #: at the limit) is refused; callers fall back to k-means (:func:`consensus_method_for`)
 MAX_FRAGMENTS = 12_000
+#: the largest dense indicator matrix (bytes) of the k-means consensus
+MAX_KMEANS_BYTES = 1 << 30
 
 
 def indicator_matrix(partitions: Sequence[np.ndarray]) -> sp.csr_matrix:
@@ -52,11 +56,17 @@ def indicator_matrix(partitions: Sequence[np.ndarray]) -> sp.csr_matrix:
 
 
 def fragments(partitions: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The cells' label tuples over S partitions: (tuples (F, S) int64, cell -> tuple (N,))."""
+    """The cells' label tuples over S partitions: (tuples (F, S) int64, cell -> tuple (N,)).
+
+    Tuples are ordered by their first cell, so that everything computed from them is the
+    same whatever the order of the partitions and the numbering of their clusters."""
     codes = np.stack([np.unique(np.asarray(p), return_inverse=True)[1].ravel()
                       for p in partitions], axis=1)
-    tuples, member = np.unique(codes, axis=0, return_inverse=True)
-    return tuples, member.ravel()
+    tuples, first, member = np.unique(codes, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return tuples[order], rank[member.ravel()]
 
 
 def coassociation_distance(tuples: np.ndarray) -> np.ndarray:
@@ -70,15 +80,27 @@ def coassociation_distance(tuples: np.ndarray) -> np.ndarray:
     return dist
 
 
+#: distances closer than this are ties (co-association distances are multiples of 1/S, and
+#: their averages tie often); a tie goes to the lowest indices
+TIE = 1e-6
+
+
 def average_linkage_cut(dist: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
     """Average linkage (UPGMA) of F weighted points, stopped at k clusters.
 
     dist: (F, F) symmetric distances; weights: (F,) positive sizes (a point of weight w is w
     coincident points). The distance of two clusters is the weighted mean of the distances
-    between their points (Lance-Williams update); the closest pair merges first, ties to
-    the lowest indices. Returns (F,) labels in 0..min(k, F)-1, numbered by first appearance.
+    between their points (Lance-Williams update); the closest pair merges first, and pairs
+    within ``TIE`` of the closest count as tied: the pair with the lowest indices merges.
+    Returns (F,) labels in 0..min(k, F)-1, numbered by first appearance.
     """
     return _average_linkage_inplace(np.array(dist, dtype=np.float32, copy=True), weights, k)
+
+
+def _first_min(row: np.ndarray) -> tuple[int, float]:
+    """(the lowest index within TIE of the row's minimum, the minimum)."""
+    low = float(row.min())
+    return int(np.flatnonzero(row <= low + TIE)[0]), low
 
 
 def _average_linkage_inplace(d: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
@@ -87,16 +109,23 @@ def _average_linkage_inplace(d: np.ndarray, weights: np.ndarray, k: int) -> np.n
     f = d.shape[0]
     if d.shape != (f, f) or w.shape != (f,):
         raise ValueError(f"dist must be (F, F) and weights (F,), got {d.shape}, {w.shape}")
+    if k < 1 or f == 0:
+        raise ValueError(f"need k >= 1 and at least one point, got k={k}, {f} points")
     np.fill_diagonal(d, np.inf)
-    owner = np.arange(f)  # point -> the representative of its cluster
+    owner = np.arange(f)  # point -> the representative of its cluster (its lowest index)
     active = np.ones(f, bool)
-    row_min = d.min(1)
-    row_arg = d.argmin(1)
-    for _ in range(f - max(k, 1)):
-        i = int(np.argmin(np.where(active, row_min, np.inf)))
+    row_arg = np.zeros(f, dtype=np.int64)
+    row_min = np.full(f, np.inf)
+    for r in range(f):
+        if f > 1:
+            row_arg[r], row_min[r] = _first_min(d[r])
+    for _ in range(f - k):
+        live_min = np.where(active, row_min, np.inf)
+        i = int(np.flatnonzero(live_min <= live_min.min() + TIE)[0])  # lowest tied row
         j = int(row_arg[i])
         i, j = min(i, j), max(i, j)
-        merged = ((w[i] * d[i] + w[j] * d[j]) / (w[i] + w[j])).astype(np.float32)
+        merged = ((w[i] * d[i].astype(np.float64) + w[j] * d[j]) / (w[i] + w[j]))
+        merged = merged.astype(np.float32)
         merged[[i, j]] = np.inf
         merged[~active] = np.inf
         d[i], d[:, i] = merged, merged
@@ -108,11 +137,13 @@ def _average_linkage_inplace(d: np.ndarray, weights: np.ndarray, k: int) -> np.n
         stale = active & ((row_arg == i) | (row_arg == j))
         stale[i] = True
         for r in np.flatnonzero(stale):
-            row_arg[r] = int(np.argmin(d[r]))
-            row_min[r] = d[r, row_arg[r]]
-        closer = active & (d[:, i] < row_min)
-        row_min[closer] = d[closer, i]
-        row_arg[closer] = i
+            row_arg[r], row_min[r] = _first_min(d[r])
+        col = d[:, i].astype(np.float64)
+        fresh = active & ~stale
+        closer = fresh & (col < row_min - TIE)
+        row_min[closer], row_arg[closer] = col[closer], i
+        tied = fresh & ~closer & (col <= row_min + TIE) & (i < row_arg)
+        row_min[tied], row_arg[tied] = np.minimum(row_min[tied], col[tied]), i
     _, labels = np.unique(owner, return_inverse=True)
     order = np.unique(labels, return_index=True)[1]  # renumber by first appearance
     rank = np.empty_like(order)
@@ -147,7 +178,11 @@ def consensus_partition(partitions: Sequence[np.ndarray], k: int, seed: int = 0,
     return _average_linkage_inplace(coassociation_distance(tuples), weights, k)[member]
 
 
-def consensus_method_for(partitions: Sequence[np.ndarray]) -> ConsensusMethod:
+def consensus_method_for(partitions: Sequence[np.ndarray]) -> Optional[ConsensusMethod]:
     """'average' unless the partitions split the cells into more than MAX_FRAGMENTS groups
-    (large data whose seeds disagree on many cells), then 'kmeans' (memory O(N sum K_s))."""
-    return "average" if fragments(partitions)[0].shape[0] <= MAX_FRAGMENTS else "kmeans"
+    (large data whose seeds disagree on many cells), then 'kmeans' when its dense (N,
+    sum K_s) float32 indicator matrix fits in MAX_KMEANS_BYTES, else None (no consensus)."""
+    if fragments(partitions)[0].shape[0] <= MAX_FRAGMENTS:
+        return "average"
+    width = sum(np.unique(np.asarray(p)).size for p in partitions)
+    return "kmeans" if 4 * width * np.asarray(partitions[0]).size <= MAX_KMEANS_BYTES else None
