@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from ._constants import DEFAULT_SEEDS, EMBEDDING_KEY, KEY_ADDED, SEED_KEY
+from ._constants import DEFAULT_SEEDS, EMBEDDING_KEY, KEY_ADDED, SEED_KEY, SPATIAL_KEY
 from .checkpoint import CheckpointPlan
 from .config import ScrclConfig, default_config
 from .data.adapt import adapt_config, measure
@@ -136,6 +136,53 @@ def cluster_cells(adata: ad.AnnData, *, n_clusters: Union[int, str, None] = None
     return fit(adata, prepared, n_clusters=n_clusters, label_key=label_key, config=cfg,
                seeds=seeds, protocol=protocol, device=device, progress=progress,
                key_added=key_added, cluster_fn=clusterer(cluster, cfg.kmeans_n_init))
+
+
+def spatial_domains(adata: ad.AnnData, *, n_clusters: Union[int, str, None] = None,
+                    label_key: Optional[str] = None, config: Optional[ScrclConfig] = None,
+                    preset: Optional[str] = None, seeds: Sequence[int] = DEFAULT_SEEDS,
+                    protocol: Protocol = "final", device: str = "auto", progress: bool = True,
+                    key_added: str = KEY_ADDED, cluster: str = "kmeans",
+                    radius: Optional[int] = None,
+                    preprocessed: str = "auto") -> RunResult:
+    """Spatial domains of spots by scRCL, as ``runST.py``: counts or processed features
+    (e.g. PCA scores) in ``adata.X``, coordinates in ``obsm['spatial']``.
+
+    ``config`` is used as it is; without it, the published ``preset`` of a data set (e.g.
+    '151507'), else the documented spatial defaults fitted to the data's size. ``radius``:
+    each spot takes the majority domain of its ``radius`` nearest spots (None: the
+    configuration's, 50 in the presets; 0: off). ``preprocessed``: 'auto' (processed when X
+    has negative or non-integer values), 'yes' or 'no'. label_key, n_clusters, cluster and
+    what is written into ``adata`` as in :func:`cluster_cells` / :func:`fit`.
+    """
+    from .clustering.spatial_smoothing import refiner
+    from .config import get_preset, preset_names
+    from .data.spatial import check_coordinates, prepare_st, uses_counts
+
+    if SPATIAL_KEY not in adata.obsm:
+        raise ScrclInputError(f"no spot coordinates: put them in adata.obsm['{SPATIAL_KEY}'] "
+                              f"as an (N, 2) array")
+    check_coordinates(adata)
+    counts = uses_counts(adata.X, preprocessed)
+    check_anndata(adata, label_key, counts=counts)
+    cfg = config
+    if cfg is None:
+        if preset is not None and preset not in preset_names("ST"):
+            raise ScrclInputError(f"unknown preset '{preset}': choose one of "
+                                  f"{', '.join(preset_names('ST'))}")
+        base = get_preset(preset) if preset is not None else default_config("ST")
+        cfg, notes = adapt_config(base, (), measure(adata, counts))
+        for note in notes:
+            log.info("adapted to the data: %s", note)
+    prepared = prepare_st(adata, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, preprocessed)
+    refine = (cfg.radius or 0) if radius is None else radius
+    if refine < 0:
+        raise ScrclInputError(f"radius must be 0 (off) or positive, got {refine}")
+    coords = np.asarray(adata.obsm[SPATIAL_KEY])[prepared.cells]
+    return fit(adata, prepared, n_clusters=n_clusters, label_key=label_key, config=cfg,
+               seeds=seeds, protocol=protocol, device=device, progress=progress,
+               key_added=key_added, cluster_fn=clusterer(cluster, cfg.kmeans_n_init),
+               postprocess=refiner(coords, refine) if refine else None, oracle_metric="ari")
 
 
 def _h5ad_safe(value):

@@ -123,3 +123,32 @@ def test_mini_batches_on_a_dlpfc_stand_in(tmp_path, monkeypatch):
     a = pd.read_csv(tmp_path / "a" / "labels.csv", index_col=0)
     assert len(a) == 1200 and a["seed5"].nunique() >= 2
     assert a.equals(pd.read_csv(tmp_path / "b" / "labels.csv", index_col=0))
+
+
+def test_spatial_domains_api_gives_what_runst_gives(tmp_path, monkeypatch):
+    """scrcl.tl.spatial_domains (the Python API) on the same spots and settings writes the
+    labels runST.py writes, and its consensus of three seeds into obs['scrcl']."""
+    import scrcl.tl
+    from scrcl.clustering.consensus import consensus_partition
+    from scrcl.config import get_preset
+
+    monkeypatch.chdir(tmp_path)
+    path, k = _subset(tmp_path)
+    opts = ["--epochs", "3", "--seeds", "5", "15", "25", "--hid-dim", "64", "--quiet",
+            "--preset", "151507", "--radius", "10"]
+    assert st_cli.main(["--dataset", str(path), "--out", "cli", *opts]) == 0
+    cli = pd.read_csv(tmp_path / "cli" / "labels.csv", index_col=0)
+    adata = ad.read_h5ad(path)
+    cfg = get_preset("151507").replace(epochs=3, hid_dim=64)
+    result = scrcl.tl.spatial_domains(adata, config=cfg, seeds=[5, 15, 25], radius=10,
+                                      label_key="ground_truth", progress=False)
+    assert result.n_clusters == k
+    for seed in (5, 15, 25):
+        assert adata.obs[f"scrcl_seed{seed}"].astype(int).tolist() == cli[f"seed{seed}"].tolist()
+    assert adata.obs["scrcl"].astype(int).tolist() == cli["consensus"].tolist()
+    assert (cli["consensus"].to_numpy() == consensus_partition(
+        [cli[f"seed{s}"].to_numpy() for s in (5, 15, 25)], k)).all()
+    assert adata.uns["scrcl"]["consensus_method"] == "average"
+    del adata.obsm["spatial"]
+    with pytest.raises(scrcl.errors.ScrclInputError, match="no spot coordinates"):
+        scrcl.tl.spatial_domains(adata, config=cfg, seeds=[5], progress=False)

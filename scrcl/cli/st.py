@@ -119,8 +119,8 @@ def run(args: argparse.Namespace) -> int:
 
         fig_dir = Path(args.figures) if args.figures else Path("figures") / "ST" / ref.name
         seeds = record["seeds"]
-        title = (f"scRCL domains (consensus of {len(seeds)} seeds)" if len(seeds) > 1
-                 else f"scRCL domains (seed {seeds[0]})")
+        title = (f"scRCL domains (consensus of {len(seeds)} seeds)"
+                 if record.get("consensus") is not None else f"scRCL domains (seed {seeds[0]})")
         paths = spatial_figures(adata, KEY_ADDED, EMBEDDING_KEY, fig_dir, label_key, args.paga,
                                 title=title)
         print(f"figures written: {', '.join(str(p) for p in paths)}")
