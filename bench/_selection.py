@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 #: raise when a rule changes: the study's entries are then recomputed
-SELECTION_VERSION = 2  # 2: epoch_linkage breaks ties by the cells' order
+SELECTION_VERSION = 3  # 2: epoch_linkage breaks ties by the cells' order; 3: and floors clusters at 5 cells
 
 
 @dataclass

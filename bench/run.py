@@ -82,8 +82,8 @@ SPEED_PROTOCOL = "epoch_time"
 #: since Nov 2026, k-means on the profiles before)
 CONSENSUS_METHODS = {"scrcl-consensus": "pipeline", "scrcl-consensus-kmeans": "kmeans"}
 #: raise when scrcl.clustering.consensus changes its partitions (2: float32 distances,
-#: 3: ties by the cells' order, at least 3 seeds)
-CONSENSUS_VERSION = 3
+#: 3: ties by the cells' order, at least 3 seeds; 4: clusters under 5 cells do not count)
+CONSENSUS_VERSION = 4
 SUITES = {
     "sc": {"datasets": _data.SC_DATASETS,
            "methods": ("scrcl", LEIDEN, AUTOK, "pca_kmeans", "leiden")},

@@ -236,6 +236,33 @@ def test_consensus_ignores_the_order_and_numbering_of_the_partitions():
         np.testing.assert_array_equal(consensus_partition(shuffled, 6), reference)
 
 
+def test_light_clusters_do_not_count_towards_k():
+    """Two groups of 4 points and one far outlier: cut at 2 clusters, the outlier would be
+    one of them; with a floor of 2 points the cut keeps both groups and labels it -1,
+    and the consensus joins such a cluster to its nearest group."""
+    from scrcl.clustering.consensus import average_linkage_cut, consensus_partition
+
+    x = np.array([0, 0.1, 0.2, 0.3, 5, 5.1, 5.2, 5.3, 50.0])
+    dist = np.abs(x[:, None] - x[None])
+    ones = np.ones(9)
+    np.testing.assert_array_equal(average_linkage_cut(dist, ones, 2), [0] * 8 + [1])
+    np.testing.assert_array_equal(average_linkage_cut(dist, ones, 2, min_size=2),
+                                  [0] * 4 + [1] * 4 + [-1])
+    # five partitions of 40 cells: cells 1-19 (A) and 20-39 (B), together in two of the
+    # partitions (distance 3/5), and cell 0 alone in every one (distance 1 to all)
+    parts = []
+    for s in range(5):
+        p = np.repeat([1, 2], 20)
+        if s < 2:
+            p[20:] = 1
+        p[0] = 0
+        parts.append(p)
+    plain = consensus_partition(parts, 2, min_size=1)
+    assert np.bincount(plain).min() == 1  # the usual cut isolates cell 0
+    floored = consensus_partition(parts, 2)
+    np.testing.assert_array_equal(floored, np.repeat([0, 1], 20))
+
+
 def test_average_linkage_consensus_by_hand():
     """Three partitions of six cells: fragments {0,1}, {2}, {3}, {4,5}. Co-association
     distances: d({0,1},{2}) = 1/3, d({3},{4,5}) = 1/3, every other pair >= 2/3, so the

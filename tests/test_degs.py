@@ -493,7 +493,7 @@ def test_runsc_then_draw_degs(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     run = subprocess.run(
         [sys.executable, str(REPO / "runSC.py"), "--dataset", str(data), "--epochs", "3",
-         "--seeds", "5", "--hid-dim", "64", "--out", str(results), "--quiet"],
+         "--seeds", "5", "15", "25", "--hid-dim", "64", "--out", str(results), "--quiet"],
         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=1200)
     assert run.returncode == 0, run.stderr
     assert (results / "labels.csv").is_file()
@@ -508,4 +508,7 @@ def test_runsc_then_draw_degs(tmp_path):
         assert name in draw.stdout
     table = pd.read_csv(out / "degs.csv")
     labels = pd.read_csv(results / "labels.csv", index_col=0)
-    assert set(table["cluster"].astype(str)) == set(labels["seed5"].astype(str))
+    # three seeds: the analysis groups by their consensus, which has no tiny cluster
+    assert set(table["cluster"].astype(str)) == set(labels["consensus"].astype(str))
+    assert labels["consensus"].value_counts().min() >= 5
+    assert json.loads((out / "degs.json").read_text())["group_column"] == "scrcl"

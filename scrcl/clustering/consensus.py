@@ -21,9 +21,14 @@ being numbered by their first cell: the consensus does not depend on the order o
 partitions or on the numbering of their clusters. With two partitions every first merge
 ties, so the pipeline makes no consensus of fewer than three seeds.
 
+Small clusters: average linkage leaves cells that the partitions place inconsistently as
+clusters of their own. Clusters of fewer than ``MIN_CLUSTER_CELLS`` cells do not count
+towards k: the cut is the coarsest with k clusters of at least that many cells, and the
+smaller clusters of that cut join the cluster at the smallest average distance.
+
 Why average linkage is the default: on the seven stand-ins with three or more stored
-label-free seeds (Nov 2026), it scored above the mean ARI of the seeds on six and gained
-0.021 ARI on average, where k-means on the profiles gained on four and lost 0.017 on
+label-free seeds (Nov 2026), it scored above the mean ARI of the seeds on five and gained
+0.014 ARI on average, where k-means on the profiles gained on four and lost 0.017 on
 average (BENCHMARKS.md, consensus table, which tells the order of the choices).
 """
 from __future__ import annotations
@@ -42,6 +47,9 @@ CONSENSUS_METHODS = ("average", "kmeans")
 MAX_FRAGMENTS = 12_000
 #: the largest dense indicator matrix (bytes) of the k-means consensus
 MAX_KMEANS_BYTES = 1 << 30
+#: clusters of fewer cells do not count towards K in the average-linkage consensus (they
+#: join the nearest cluster): the same floor as the K estimate's communities
+MIN_CLUSTER_CELLS = 5
 
 
 def indicator_matrix(partitions: Sequence[np.ndarray]) -> sp.csr_matrix:
@@ -85,16 +93,23 @@ def coassociation_distance(tuples: np.ndarray) -> np.ndarray:
 TIE = 1e-6
 
 
-def average_linkage_cut(dist: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
-    """Average linkage (UPGMA) of F weighted points, stopped at k clusters.
+def average_linkage_cut(dist: np.ndarray, weights: np.ndarray, k: int,
+                        min_size: float = 1) -> np.ndarray:
+    """Average linkage (UPGMA) of F weighted points, cut at k clusters.
 
     dist: (F, F) symmetric distances; weights: (F,) positive sizes (a point of weight w is w
     coincident points). The distance of two clusters is the weighted mean of the distances
     between their points (Lance-Williams update); the closest pair merges first, and pairs
     within ``TIE`` of the closest count as tied: the pair with the lowest indices merges.
-    Returns (F,) labels in 0..min(k, F)-1, numbered by first appearance.
+    ``min_size``: the cut is the coarsest one with k clusters of at least this weight
+    (min_size 1: the usual cut at k clusters); its lighter clusters are labelled -1.
+    Returns (F,) labels in 0..k-1 (or -1), numbered by first appearance.
     """
-    return _average_linkage_inplace(np.array(dist, dtype=np.float32, copy=True), weights, k)
+    merges = _agglomerate(np.array(dist, dtype=np.float32, copy=True), weights)
+    cluster, heavy = _cut(merges, weights, k, min_size)
+    labels = np.full(cluster.shape, -1, dtype=np.int64)
+    labels[heavy] = _first_appearance(cluster[heavy])
+    return labels
 
 
 def _first_min(row: np.ndarray) -> tuple[int, float]:
@@ -103,27 +118,29 @@ def _first_min(row: np.ndarray) -> tuple[int, float]:
     return int(np.flatnonzero(row <= low + TIE)[0]), low
 
 
-def _average_linkage_inplace(d: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
-    """:func:`average_linkage_cut` that overwrites ``d`` (float32): one (F, F) matrix."""
+def _agglomerate(d: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The merges (F - 1, 2) of average linkage, each (i, j), i < j: cluster j joins
+    cluster i (a cluster is named by its lowest point). Overwrites ``d`` (float32)."""
     w = np.asarray(weights, dtype=np.float64).copy()
     f = d.shape[0]
     if d.shape != (f, f) or w.shape != (f,):
         raise ValueError(f"dist must be (F, F) and weights (F,), got {d.shape}, {w.shape}")
-    if k < 1 or f == 0:
-        raise ValueError(f"need k >= 1 and at least one point, got k={k}, {f} points")
+    if f == 0:
+        raise ValueError("no point to cluster")
     np.fill_diagonal(d, np.inf)
-    owner = np.arange(f)  # point -> the representative of its cluster (its lowest index)
     active = np.ones(f, bool)
     row_arg = np.zeros(f, dtype=np.int64)
     row_min = np.full(f, np.inf)
     for r in range(f):
         if f > 1:
             row_arg[r], row_min[r] = _first_min(d[r])
-    for _ in range(f - k):
+    merges = np.zeros((max(f - 1, 0), 2), dtype=np.int64)
+    for step in range(f - 1):
         live_min = np.where(active, row_min, np.inf)
         i = int(np.flatnonzero(live_min <= live_min.min() + TIE)[0])  # lowest tied row
         j = int(row_arg[i])
         i, j = min(i, j), max(i, j)
+        merges[step] = i, j
         merged = ((w[i] * d[i].astype(np.float64) + w[j] * d[j]) / (w[i] + w[j]))
         merged = merged.astype(np.float32)
         merged[[i, j]] = np.inf
@@ -132,7 +149,6 @@ def _average_linkage_inplace(d: np.ndarray, weights: np.ndarray, k: int) -> np.n
         d[j], d[:, j] = np.inf, np.inf
         w[i] += w[j]
         active[j] = False
-        owner[owner == j] = i
         row_min[j] = np.inf
         stale = active & ((row_arg == i) | (row_arg == j))
         stale[i] = True
@@ -144,19 +160,78 @@ def _average_linkage_inplace(d: np.ndarray, weights: np.ndarray, k: int) -> np.n
         row_min[closer], row_arg[closer] = col[closer], i
         tied = fresh & ~closer & (col <= row_min + TIE) & (i < row_arg)
         row_min[tied], row_arg[tied] = np.minimum(row_min[tied], col[tied]), i
-    _, labels = np.unique(owner, return_inverse=True)
-    order = np.unique(labels, return_index=True)[1]  # renumber by first appearance
-    rank = np.empty_like(order)
-    rank[np.argsort(order)] = np.arange(order.size)
-    return rank[labels]
+    return merges
+
+
+def _cut(merges: np.ndarray, weights: np.ndarray, k: int,
+         min_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """The coarsest cut of the tree (merges (F - 1, 2) of :func:`_agglomerate`) with k
+    clusters of weight >= min_size; the cut at k clusters when no cut has k such clusters.
+    Returns (cluster (F,): each point's cluster, named by its lowest point; heavy (F,) bool:
+    whether that cluster counts, i.e. weighs >= min_size, or every cluster in the fallback)."""
+    if k < 1:
+        raise ValueError(f"need k >= 1, got {k}")
+    f = merges.shape[0] + 1
+    w = np.asarray(weights, dtype=np.float64).copy()
+    n_heavy = int((w >= min_size).sum())
+    best = 0 if n_heavy >= k else None
+    for t, (i, j) in enumerate(merges, start=1):
+        n_heavy += (int(w[i] + w[j] >= min_size) - int(w[i] >= min_size)
+                    - int(w[j] >= min_size))
+        w[i] += w[j]
+        if n_heavy >= k:
+            best = t
+    steps = max(f - k, 0) if best is None else best
+    cluster = np.arange(f)
+    size = np.asarray(weights, dtype=np.float64).copy()
+    for i, j in merges[:steps]:
+        cluster[cluster == j] = i
+        size[i] += size[j]
+    heavy = np.ones(f, bool) if best is None else size[cluster] >= min_size
+    return cluster, heavy
+
+
+def _first_appearance(labels: np.ndarray) -> np.ndarray:
+    """Labels renumbered 0.. in the order in which they first appear."""
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.empty(first.size, dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+    return rank[inverse.ravel()]
+
+
+def attach_light(cluster: np.ndarray, heavy: np.ndarray, tuples: np.ndarray,
+                 weights: np.ndarray) -> np.ndarray:
+    """``cluster`` (F,) with every light cluster (``heavy`` False) joined to the heavy
+    cluster at the smallest average co-association distance from it (all its cells to all
+    of the heavy cluster's; ties to the lowest-named). tuples: (F, S) label tuples."""
+    out = cluster.copy()
+    if heavy.all():
+        return out
+    w = np.asarray(weights, dtype=np.float64)
+    names = np.unique(cluster[heavy])
+    slot = np.searchsorted(names, cluster[heavy])
+    mass = np.bincount(slot, weights=w[heavy], minlength=names.size)
+    for light in np.unique(cluster[~heavy]):
+        members = np.flatnonzero(cluster == light)
+        between = np.zeros(names.size)
+        for a in members:
+            dist = (tuples[a][None, :] != tuples[heavy]).mean(axis=1)  # to heavy fragments
+            between += w[a] * np.bincount(slot, weights=w[heavy] * dist, minlength=names.size)
+        mean = between / (mass * w[members].sum())
+        out[members] = names[int(np.flatnonzero(mean <= mean.min() + TIE)[0])]
+    return out
 
 
 def consensus_partition(partitions: Sequence[np.ndarray], k: int, seed: int = 0,
-                        n_init: int = 20, method: ConsensusMethod = "average") -> np.ndarray:
+                        n_init: int = 20, method: ConsensusMethod = "average",
+                        min_size: int = MIN_CLUSTER_CELLS) -> np.ndarray:
     """The consensus of S partitions (each (N,) labels of the same cells) into k clusters
     (fewer when the partitions have fewer distinct label tuples than k). Deterministic;
     reads no label other than the partitions' own; ``seed`` and ``n_init`` are k-means'.
-    One partition is returned as it is (renumbered). Returns (N,) labels in 0..k-1."""
+    Average linkage: the coarsest cut with k clusters of at least ``min_size`` cells (at
+    most N // k), the smaller clusters of that cut joined to the nearest of those (on
+    average); see the module's docstring. One partition is returned as it is (renumbered).
+    Returns (N,) labels in 0..k-1."""
     if len(partitions) == 0:
         raise ValueError("no partition to take the consensus of")
     sizes = {np.asarray(p).shape for p in partitions}
@@ -165,6 +240,8 @@ def consensus_partition(partitions: Sequence[np.ndarray], k: int, seed: int = 0,
     if method not in CONSENSUS_METHODS:
         raise ValueError(f"unknown consensus method {method!r}: choose one of "
                          f"{', '.join(CONSENSUS_METHODS)}")
+    if k < 1:
+        raise ValueError(f"need k >= 1 clusters, got {k}")
     if method == "kmeans":
         h = indicator_matrix(partitions).toarray()
         return kmeans_cosine(h, k, n_init=n_init, seed=seed).labels
@@ -175,7 +252,10 @@ def consensus_partition(partitions: Sequence[np.ndarray], k: int, seed: int = 0,
         raise ValueError(f"the partitions split the cells into {tuples.shape[0]} groups "
                          f"(more than {MAX_FRAGMENTS}); use method='kmeans'")
     weights = np.bincount(member, minlength=tuples.shape[0])
-    return _average_linkage_inplace(coassociation_distance(tuples), weights, k)[member]
+    merges = _agglomerate(coassociation_distance(tuples), weights)
+    floor = max(1, min(min_size, member.size // k))
+    cluster, heavy = _cut(merges, weights, k, floor)
+    return _first_appearance(attach_light(cluster, heavy, tuples, weights))[member]
 
 
 def consensus_method_for(partitions: Sequence[np.ndarray]) -> Optional[ConsensusMethod]:
