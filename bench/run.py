@@ -80,7 +80,12 @@ SPEED_PROTOCOL = "epoch_time"
 #: consensus suite methods -> scrcl.clustering.consensus method ("scrcl-consensus": what
 #: the pipeline makes, scrcl.clustering.consensus.consensus_method_for: average linkage
 #: since Nov 2026, k-means on the profiles before)
-CONSENSUS_METHODS = {"scrcl-consensus": "pipeline", "scrcl-consensus-kmeans": "kmeans"}
+CONSENSUS_METHODS = {"scrcl-consensus": "pipeline", "scrcl-consensus-kmeans": "kmeans",
+                     "scrcl-autok-consensus": "pipeline"}
+#: whose stored partitions each consensus method combines (the estimated-K runs for the
+#: consensus a user without labels gets)
+CONSENSUS_MEMBERS = {"scrcl-consensus": "scrcl", "scrcl-consensus-kmeans": "scrcl",
+                     "scrcl-autok-consensus": AUTOK}
 #: raise when scrcl.clustering.consensus changes its partitions (2: float32 distances,
 #: 3: ties by the cells' order, at least 3 seeds; 4: clusters under 5 cells do not count)
 CONSENSUS_VERSION = 4
@@ -263,7 +268,8 @@ def hash_inputs(ctx: Context, unit: Unit, key: Key) -> dict:
     if unit.kind == "consensus":
         return {**base, "consensus": CONSENSUS_METHODS[key.method],
                 "consensus_version": CONSENSUS_VERSION,
-                "members": sorted(e["input_hash"] for e in consensus_members(ctx, unit))}
+                "members": sorted(e["input_hash"] for e in consensus_members(
+                    ctx, unit, CONSENSUS_MEMBERS[key.method]))}
     if unit.kind == "selection":
         return {**base, "selection_version": _selection.SELECTION_VERSION,
                 "member": selection_member(ctx, unit.spec, unit.seed)["input_hash"]}
@@ -733,10 +739,11 @@ def run_k(ctx: Context, unit: Unit, pending: list[Key]) -> None:
 # ----------------------------------------------------------------------------- consensus
 
 
-def consensus_members(ctx: Context, unit: Unit) -> list[dict]:
-    """The stored label-free scrcl partitions (k-means, 'final', this variant, current
-    results version) of the data set that keep their labels: one per seed."""
-    key = Key(unit.spec.kind, unit.spec.name, "scrcl", "final", 0, ctx.variant)
+def consensus_members(ctx: Context, unit: Unit, method: str = "scrcl") -> list[dict]:
+    """The stored label-free partitions of ``method`` ('scrcl': k-means at the true K;
+    'scrcl-autok': at the estimated K) of the data set ('final', this variant, current
+    results version) that keep their labels: one per seed, in seed order."""
+    key = Key(unit.spec.kind, unit.spec.name, method, "final", 0, ctx.variant)
     folder = ctx.args.results / key.suite / key.dataset / key.folder / "final"
     found = [e for e in (read_entry(p) for p in folder.glob("seed*.json"))
              if e and e.get("labels") and e.get("results_version") == RESULTS_VERSION]
@@ -752,17 +759,19 @@ def run_consensus(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     from scrcl.data.preprocess import as_csr, filter_empty
     from scrcl.pipeline import MIN_CONSENSUS_SEEDS
 
-    members = consensus_members(ctx, unit)
-    if len(members) < MIN_CONSENSUS_SEEDS:
-        print(f"[consensus] {unit.spec.name}: {len(members)} stored partition(s) with labels; "
-              f"needs {MIN_CONSENSUS_SEEDS} or more")
-        return
-    adata, label_key = _data.read(unit.spec)
-    truth = np.asarray(adata.obs[label_key].astype(str))
-    if unit.spec.kind == "sc":  # the cells the preparation kept, in its order
-        truth = truth[filter_empty(as_csr(adata.X))[0]]
-    k = members[0]["n_clusters"]
+    truth = None
     for key in pending:
+        members = consensus_members(ctx, unit, CONSENSUS_MEMBERS[key.method])
+        if len(members) < MIN_CONSENSUS_SEEDS:
+            print(f"[consensus] {unit.spec.name} {key.method}: {len(members)} stored "
+                  f"partition(s) with labels; needs {MIN_CONSENSUS_SEEDS} or more")
+            continue
+        if truth is None:
+            adata, label_key = _data.read(unit.spec)
+            truth = np.asarray(adata.obs[label_key].astype(str))
+            if unit.spec.kind == "sc":  # the cells the preparation kept, in its order
+                truth = truth[filter_empty(as_csr(adata.X))[0]]
+        k = members[0]["n_clusters"]
         start = time.perf_counter()
         partitions = [np.asarray(e["labels"]) for e in members]
         method = CONSENSUS_METHODS[key.method]
