@@ -136,9 +136,11 @@ def test_fast_dropout_rate_scale_gradient_and_seed():
     assert drop(x) is x
 
 
+@pytest.mark.parametrize("low_memory", [True, None])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("slope", [0.0, 0.01])
-def test_fused_bias_activation_is_bit_identical_to_the_plain_operations(dtype, slope):
+def test_fused_bias_activation_is_bit_identical_to_the_plain_operations(dtype, slope,
+                                                                        low_memory):
     """Values, input gradient (in the input's dtype) and bias gradient, bit for bit."""
     from scrcl.nn.activations import bias_leaky_relu
 
@@ -152,10 +154,24 @@ def test_fused_bias_activation_is_bit_identical_to_the_plain_operations(dtype, s
     bs = [bias.clone().requires_grad_() for _ in range(2)]
     y = xs[0] + bs[0]
     plain = torch.relu(y) if slope == 0 else torch.nn.functional.leaky_relu(y, slope)
-    fused = bias_leaky_relu(xs[1], bs[1], slope)
+    fused = bias_leaky_relu(xs[1], bs[1], slope, low_memory)
     assert torch.equal(plain, fused) and fused.dtype == torch.float32
     (plain * upstream).sum().backward()
     (fused * upstream).sum().backward()
     assert xs[1].grad.dtype == dtype
     assert torch.equal(xs[0].grad, xs[1].grad)
     assert torch.equal(bs[0].grad, bs[1].grad)
+
+
+def test_bias_activation_takes_the_memory_light_node_only_for_large_low_precision_inputs():
+    from scrcl.nn import activations
+
+    def node(x):
+        y = activations.bias_leaky_relu(x.requires_grad_(), torch.zeros(4, requires_grad=True))
+        return type(y.grad_fn).__name__
+
+    small = torch.zeros(8, 4, dtype=torch.bfloat16)
+    big = torch.zeros(activations.LOW_MEMORY_MIN // 4, 4, dtype=torch.bfloat16)
+    assert "BiasLeakyReLU" not in node(small)
+    assert "BiasLeakyReLU" in node(big)
+    assert "BiasLeakyReLU" not in node(big.float())  # same precision: nothing to save
