@@ -53,7 +53,6 @@ BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [p for p in (str(BENCH), str(BENCH.parent)) if p not in sys.path]
 
 import _data  # noqa: E402
-from scrcl.precision import COMPILE_MIN_ENTRIES  # noqa: E402
 import _env  # noqa: E402
 import _methods  # noqa: E402
 import _selection  # noqa: E402
@@ -234,6 +233,11 @@ def resolved_precision(requested: str, device: str) -> str:
     return resolve_precision(requested, resolve_device(device))
 
 
+#: the size from which the losses were compiled when the mini-batch entries were first
+#: stored (scrcl.precision.COMPILE_MIN_ENTRIES then); fixed here so that their hash holds
+_COMPILE_MIN_ENTRIES_BEFORE_NOV_2026 = 4_000_000
+
+
 def hashed_config(cfg, spec) -> dict:
     """The configuration as hashed: 'features' as the data resolve it, and left out where
     that is the published input (raw counts, or a slice's processed features), so that
@@ -242,7 +246,7 @@ def hashed_config(cfg, spec) -> dict:
     if config.get("batch_size") is None:  # the default: full batches at these sizes
         config.pop("batch_size", None)
     elif config["batch_size"] > 0 and (_data.n_obs(spec) * config["hid_dim"]
-                                       >= COMPILE_MIN_ENTRIES):
+                                       >= _COMPILE_MIN_ENTRIES_BEFORE_NOV_2026):
         # where the losses were compiled for every batch size (on the data's size, before
         # Nov 2026), the compilation is now decided on the batch size, for any size
         config["minibatch_loss"] = "compiled on the batch size, dynamic shapes"
