@@ -8,6 +8,14 @@ choice among the same candidates, shown only as the ceiling of every rule).
 Each rule maps the candidates to one partition (N,): most pick one candidate epoch;
 'epoch_consensus' (k-means on the co-association profiles) and 'epoch_linkage' (average
 linkage on the co-association) build a new partition from all of them.
+
+Early epochs (``EARLY_EPOCHS``): the answer key's best epoch is often among the first
+(CITE 2, MCA 1, Baron_mouse2 4 and 12), where no candidate of the stride lies. Runs that
+cluster every epoch (the oracle protocol's) therefore also keep the candidates of epochs
+1-9 (since session 7); ``EARLY_RULES`` apply a rule to the stride's candidates and these
+together, and 'best_candidate_early' is the answer key's pick among them all. Chosen
+before any such candidate was stored: the silhouette rule only (the package's default),
+to see whether it would pick an early epoch where one is better and leave it where not.
 """
 from __future__ import annotations
 
@@ -114,3 +122,13 @@ RULES: dict[str, Callable[[Candidates], Optional[np.ndarray]]] = {
 }
 #: the answer key's choice among the same candidates: the ceiling of every rule above
 CEILING = "best_candidate"
+
+#: epochs whose clusterings a run that clusters every epoch keeps as extra candidates
+EARLY_EPOCHS = tuple(range(1, 10))
+#: rules applied to the stride's candidates together with the early ones
+EARLY_RULES: dict[str, Callable[[Candidates], Optional[np.ndarray]]] = {
+    "silhouette_early": silhouette_rule,
+}
+#: the answer key's choice among the stride's and the early candidates
+CEILING_EARLY = "best_candidate_early"
+EARLY_METHODS = (*EARLY_RULES, CEILING_EARLY)

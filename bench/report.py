@@ -412,7 +412,13 @@ def k_estimation(res: Results) -> str:
 
 
 SELECTION_RULES = ("silhouette", "calinski_harabasz", "davies_bouldin", "modularity",
-                   "stable", "last", "epoch_consensus", "epoch_linkage", "best_candidate")
+                   "stable", "last", "epoch_consensus", "epoch_linkage", "best_candidate",
+                   "silhouette_early", "best_candidate_early")
+#: columns of runs that clustered every epoch only (since session 7): with their seed count
+SELECTION_EARLY = ("silhouette_early", "best_candidate_early")
+SELECTION_HEADERS = {"best_candidate": "best candidate (answer key)",
+                     "silhouette_early": "silhouette, epochs 1-9 too",
+                     "best_candidate_early": "best candidate, epochs 1-9 too (answer key)"}
 
 
 def selection(res: Results) -> str:
@@ -426,11 +432,12 @@ def selection(res: Results) -> str:
     for (ds, variant), by_rule in sorted(groups.items()):
         seeds = sorted({e["seed"] for runs in by_rule.values() for e in runs})
         rows.append([ds, variant.replace("__", ", ") or "defaults", len(seeds),
-                     *(mean_std([e["ari"] for e in by_rule.get(r, [])])
+                     *(mean_std([e["ari"] for e in by_rule.get(r, [])]) if r not in
+                       SELECTION_EARLY else with_count(by_rule.get(r, []), "ari")
                        for r in SELECTION_RULES)])
-    return table(["data set", "settings", "seeds", *(r.replace("_", " ") for r in
-                                                     SELECTION_RULES[:-1]),
-                  "best candidate (answer key)"], rows)
+    return table(["data set", "settings", "seeds",
+                  *(SELECTION_HEADERS.get(r, r.replace("_", " ")) for r in SELECTION_RULES)],
+                 rows)
 
 
 def k_accuracy(res: Results) -> str:

@@ -99,7 +99,8 @@ SUITES = {
     "consensus": {"datasets": _data.SC_DATASETS + _data.ST_DATASETS,
                   "methods": tuple(CONSENSUS_METHODS)},
     "selection": {"datasets": _data.SC_DATASETS + _data.ST_DATASETS,
-                  "methods": (*_selection.RULES, _selection.CEILING)},
+                  "methods": (*_selection.RULES, _selection.CEILING,
+                              *_selection.EARLY_METHODS)},
 }
 BASELINES = {"sc": ("pca_kmeans", "leiden"), "st": ("pca_kmeans", "smooth_kmeans", "gmm")}
 
@@ -322,9 +323,12 @@ def plan(ctx: Context) -> list[Unit]:
     elif suite == "selection":
         for seed in seeds:
             for s in specs:
-                if selection_member(ctx, s, seed) is not None:
+                member = selection_member(ctx, s, seed)
+                if member is not None:
+                    early = bool(early_candidate_rows(ctx, s, member))
                     units.append(Unit("selection", s, seed, [
-                        Key(suite, s.name, m, "final", seed, variant) for m in methods]))
+                        Key(suite, s.name, m, "final", seed, variant) for m in methods
+                        if early or m not in _selection.EARLY_METHODS]))
     elif suite == "k":
         units += [Unit("k", s, seed, [Key(suite, s.name, m, "final", seed, variant)])
                   for seed in seeds for s in specs for m in methods]
@@ -479,8 +483,9 @@ def train_protocols(ctx: Context, inputs: _data.ScrclInputs, cfg, seed: int,
     {method: cluster_fn}, by default the true K and the data set's clusterers).
     ``trace``: filled with
     {method: [[epoch, ARI, NMI, silhouette or None], ...]} of every clustered epoch (the
-    silhouette on the label-free selection's candidate epochs), ``candidates`` with
-    {'scrcl': [[epoch, *candidate_stats], ...]} of the candidate epochs (the default
+    silhouette on the label-free selection's candidate epochs and on the study's early
+    epochs, ``_selection.EARLY_EPOCHS``, where they are clustered), ``candidates`` with
+    {'scrcl': [[epoch, *candidate_stats], ...]} of the same epochs (the default
     clusterer only: about 100 KB an entry on a spatial slice), for later studies
     of label-free selection rules; neither reaches the method."""
     from scrcl.clustering.selection import candidate_epochs, silhouette
@@ -488,14 +493,15 @@ def train_protocols(ctx: Context, inputs: _data.ScrclInputs, cfg, seed: int,
     from scrcl.pipeline import run_protocols
 
     chosen_from = set(candidate_epochs(cfg.epochs, cfg.select_stride))
+    studied = chosen_from | set(_selection.EARLY_EPOCHS)  # early: clustered by the oracle only
 
     def record(_seed, method, epoch, labels, emb) -> None:
         scores = evaluate(inputs.truth, labels)
-        sil = silhouette(emb, labels) if epoch in chosen_from else None
+        sil = silhouette(emb, labels) if epoch in studied else None
         trace.setdefault(method, []).append(
             [epoch, round(scores["ari"], 4), round(scores["nmi"], 4),
              None if sil is None else round(sil, 4)])
-        if candidates is not None and epoch in chosen_from and method == "scrcl":
+        if candidates is not None and epoch in studied and method == "scrcl":
             candidates.setdefault(method, []).append([epoch, *candidate_stats(emb, labels)])
 
     n_clusters, named = clustering or (inputs.n_clusters,
@@ -805,6 +811,18 @@ def selection_member(ctx: Context, spec: _data.DatasetSpec, seed: int) -> Option
     return None
 
 
+def early_candidate_rows(ctx: Context, spec: _data.DatasetSpec, member: dict) -> list:
+    """The member's candidate rows of the study's early epochs (``_selection.EARLY_EPOCHS``)
+    that are not candidates of the label-free selection itself ([] for runs that did not
+    cluster them)."""
+    from scrcl.clustering.selection import candidate_epochs
+
+    cfg = ctx.config(spec)
+    stride = set(candidate_epochs(member["epochs"], cfg.select_stride))
+    return [r for r in member["candidates"]
+            if r[0] in _selection.EARLY_EPOCHS and r[0] not in stride]
+
+
 def run_selection(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     """Every selection rule of bench/_selection.py applied to one stored run's candidate
     epochs, each choice scored (the truth reads no part of any rule)."""
@@ -818,23 +836,34 @@ def run_selection(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     cfg = ctx.config(unit.spec)
     inputs = scrcl_inputs(ctx, unit, cfg)
     sil = {t[0]: t[3] for t in member["trace"]}
-    rows = member["candidates"]
-    found = _selection.Candidates(
-        epochs=[r[0] for r in rows], partitions=[unpack_labels(r[3]) for r in rows],
-        silhouette=[sil.get(r[0]) for r in rows], calinski_harabasz=[r[1] for r in rows],
-        davies_bouldin=[r[2] for r in rows], graph=inputs.prepared.cell_adj,
-        n_clusters=member["n_clusters"])
-    if found.partitions[0].size != inputs.truth.size:
+    early = early_candidate_rows(ctx, unit.spec, member)
+
+    def candidates(rows: list) -> _selection.Candidates:
+        return _selection.Candidates(
+            epochs=[r[0] for r in rows], partitions=[unpack_labels(r[3]) for r in rows],
+            silhouette=[sil.get(r[0]) for r in rows], calinski_harabasz=[r[1] for r in rows],
+            davies_bouldin=[r[2] for r in rows], graph=inputs.prepared.cell_adj,
+            n_clusters=member["n_clusters"])
+
+    stride = candidates([r for r in member["candidates"] if r not in early])
+    every = candidates(sorted(member["candidates"], key=lambda r: r[0]))
+    if stride.partitions[0].size != inputs.truth.size:
         raise SystemExit(f"{unit.spec.name} seed {unit.seed}: the stored partitions cover "
-                         f"{found.partitions[0].size} cells, the data {inputs.truth.size}")
-    scores = [scores_fields(inputs.truth, p) for p in found.partitions]
+                         f"{stride.partitions[0].size} cells, the data {inputs.truth.size}")
+    scored = {id(stride): [scores_fields(inputs.truth, p) for p in stride.partitions]}
+    if early:
+        scored[id(every)] = [scores_fields(inputs.truth, p) for p in every.partitions]
     for key in pending:
         start = time.perf_counter()
-        if key.method == _selection.CEILING:  # the answer key's pick: a ceiling, not a rule
+        found = every if key.method in _selection.EARLY_METHODS else stride
+        scores = scored[id(found)]
+        if key.method in (_selection.CEILING, _selection.CEILING_EARLY):
+            # the answer key's pick: a ceiling, not a rule
             index = int(np.argmax([s["ari"] for s in scores]))
             labels, fields = found.partitions[index], scores[index]
         else:
-            labels = _selection.RULES[key.method](found)
+            rule = {**_selection.RULES, **_selection.EARLY_RULES}[key.method]
+            labels = rule(found)
             same = [i for i, p in enumerate(found.partitions) if np.array_equal(p, labels)]
             index = same[-1] if same else None
             fields = scores[index] if same else scores_fields(inputs.truth, labels)

@@ -317,6 +317,36 @@ def test_selection_rules_on_stored_candidates(bench, tmp_path):
         report.Results(run.iter_entries(tmp_path)))
 
 
+def test_selection_study_keeps_early_candidates_where_every_epoch_is_clustered(bench,
+                                                                               tmp_path):
+    """A run with the oracle clusters every epoch: its label-free entry also keeps the
+    candidates of the early epochs that the stride skips, the stride's rules ignore them,
+    and the early rules and ceiling see them all."""
+    run, report = bench
+    common = ["--datasets", "demo", "--seeds", "1", "--epochs", "6", "--threads", "1",
+              "--set", "hid_dim=16", "--set", "select_stride=4", "--results", str(tmp_path)]
+    run.execute(["sc", "--methods", "scrcl", *common])
+    member = json.loads(next((tmp_path / "sc/demo").glob("scrcl__*/final/seed1.json"))
+                        .read_text())
+    assert [c[0] for c in member["candidates"]] == [1, 2, 3, 4, 5, 6]
+    assert all(t[3] is not None for t in member["trace"])  # every one has its silhouette
+    n_rules = len(run._selection.RULES) + 1 + len(run._selection.EARLY_METHODS)
+    assert run.execute(["selection", *common])["computed"] == n_rules
+    got = {p.parts[-3].split("__")[0]: json.loads(p.read_text())
+           for p in (tmp_path / "selection/demo").glob("*/final/seed1.json")}
+    assert got["silhouette"]["epoch_used"] == member["epoch_used"] in (4, 6)
+    assert got["last"]["epoch_used"] == 6
+    sil = {t[0]: t[3] for t in member["trace"]}
+    assert got["silhouette_early"]["epoch_used"] == max(sil, key=lambda e: (sil[e], e))
+    assert got["best_candidate_early"]["ari"] >= got["best_candidate"]["ari"]
+    # every epoch is a candidate here: the ceiling is the trace's best ARI (4 decimals)
+    assert got["best_candidate_early"]["ari"] == pytest.approx(
+        max(t[1] for t in member["trace"]), abs=1e-4)
+    assert run.execute(["selection", *common])["up_to_date"] == n_rules
+    assert "silhouette, epochs 1-9 too" in report.selection(
+        report.Results(run.iter_entries(tmp_path)))
+
+
 def test_leiden_clustering_of_the_same_models(bench, tmp_path):
     """scrcl-leiden clusters the models that scrcl trains (one run) by Leiden with the
     resolution bisected to K, for the label-free protocol only."""
