@@ -10,7 +10,7 @@ Each rule maps the candidates to one partition (N,): most pick one candidate epo
 linkage on the co-association) build a new partition from all of them.
 
 Early epochs (``EARLY_EPOCHS``): the answer key's best epoch is often among the first
-(CITE 2, MCA 1, Baron_mouse2 4 and 12), where no candidate of the stride lies. Runs that
+(CITE 2, MCA 1, Baron_mouse2 4), where no candidate of the stride lies. Runs that
 cluster every epoch (the oracle protocol's) therefore also keep the candidates of epochs
 1-9 (since session 7); ``EARLY_RULES`` apply a rule to the stride's candidates and these
 together, and 'best_candidate_early' is the answer key's pick among them all. Chosen

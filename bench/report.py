@@ -413,10 +413,11 @@ def k_estimation(res: Results) -> str:
 
 SELECTION_RULES = ("silhouette", "calinski_harabasz", "davies_bouldin", "modularity",
                    "stable", "last", "epoch_consensus", "epoch_linkage", "best_candidate",
-                   "silhouette_early", "best_candidate_early")
+                   "silhouette_same_seeds", "silhouette_early", "best_candidate_early")
 #: columns of runs that clustered every epoch only (since session 7): with their seed count
-SELECTION_EARLY = ("silhouette_early", "best_candidate_early")
+SELECTION_EARLY = ("silhouette_same_seeds", "silhouette_early", "best_candidate_early")
 SELECTION_HEADERS = {"best_candidate": "best candidate (answer key)",
+                     "silhouette_same_seeds": "silhouette, seeds with epochs 1-9",
                      "silhouette_early": "silhouette, epochs 1-9 too",
                      "best_candidate_early": "best candidate, epochs 1-9 too (answer key)"}
 
@@ -431,6 +432,9 @@ def selection(res: Results) -> str:
     rows = []
     for (ds, variant), by_rule in sorted(groups.items()):
         seeds = sorted({e["seed"] for runs in by_rule.values() for e in runs})
+        early = {e["seed"] for e in by_rule.get("silhouette_early", [])}  # paired with it:
+        by_rule["silhouette_same_seeds"] = [e for e in by_rule.get("silhouette", [])
+                                            if e["seed"] in early]
         rows.append([ds, variant.replace("__", ", ") or "defaults", len(seeds),
                      *(mean_std([e["ari"] for e in by_rule.get(r, [])]) if r not in
                        SELECTION_EARLY else with_count(by_rule.get(r, []), "ari")

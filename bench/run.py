@@ -325,7 +325,7 @@ def plan(ctx: Context) -> list[Unit]:
             for s in specs:
                 member = selection_member(ctx, s, seed)
                 if member is not None:
-                    early = bool(early_candidate_rows(ctx, s, member))
+                    early = bool(early_candidate_rows(member))
                     units.append(Unit("selection", s, seed, [
                         Key(suite, s.name, m, "final", seed, variant) for m in methods
                         if early or m not in _selection.EARLY_METHODS]))
@@ -497,7 +497,8 @@ def train_protocols(ctx: Context, inputs: _data.ScrclInputs, cfg, seed: int,
 
     def record(_seed, method, epoch, labels, emb) -> None:
         scores = evaluate(inputs.truth, labels)
-        sil = silhouette(emb, labels) if epoch in studied else None
+        kept = chosen_from if method != "scrcl" else studied  # early: the study's clusterer
+        sil = silhouette(emb, labels) if epoch in kept else None
         trace.setdefault(method, []).append(
             [epoch, round(scores["ari"], 4), round(scores["nmi"], 4),
              None if sil is None else round(sil, 4)])
@@ -533,6 +534,7 @@ def run_scrcl(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     results = train_protocols(ctx, inputs, cfg, unit.seed, methods, protocols, trace,
                               clustering=(n_clusters, named), candidates=candidates)
     memory = _env.peak_memory()
+    losses = losses_taken(inputs.prepared, cfg)
     for key in pending:
         result = results[key.method][key.protocol]
         run = result.runs[0]
@@ -546,12 +548,26 @@ def run_scrcl(ctx: Context, unit: Unit, pending: list[Key]) -> None:
             "s_per_epoch": run.train_s / max(run.epochs_run, 1), "train_s": run.train_s,
             "epochs_run": run.epochs_run, "wall_s": run.wall_s, "prep_s": inputs.prep_s,
             **memory, "precision": result.precision, "precision_requested": cfg.precision,
+            "losses": losses,
             "features": inputs.prepared.input_kind, "config": cfg.to_dict(),
             # the partition itself (cells in prepared order), for label-free studies of
             # the seeds together (consensus) without training again
             "labels": run.labels.astype(int).tolist(),
             "trace": trace.get(key.method) if key.protocol == "final" else None,
             "candidates": candidates.get(key.method) if key.protocol == "final" else None})
+
+
+def losses_taken(prepared, cfg) -> str:
+    """How training took the losses ('eager', 'compiled', 'chunked': ``scrcl.train.
+    loss_kind``), recorded with each entry (not hashed: it changes rounding, like the
+    threads). Entries stored before session 7 lack it: they followed the rule of their
+    commit (compiled from 4 M activation entries then)."""
+    from scrcl.minibatch import batch_plan
+    from scrcl.train import loss_kind
+
+    plan = batch_plan(prepared, cfg.batch_size)
+    step = prepared.n_cells if plan is None else max(idx.size for idx in plan.batches(1))
+    return loss_kind(step, cfg.hid_dim, cfg.epochs)
 
 
 def probe_s_per_epoch(ctx: Context, unit: Unit, inputs: _data.ScrclInputs, cfg, seed: int,
@@ -707,7 +723,8 @@ def run_speed(ctx: Context, unit: Unit, pending: list[Key]) -> None:
         "peak_rss_mb": max(t["peak_rss_mb"] for t in timings.values()),
         "peak_gpu_mb": max((t["peak_gpu_mb"] for t in timings.values()
                             if t["peak_gpu_mb"] is not None), default=None),
-        "precision": "+".join(SPEED_PRECISIONS), "config": cfg.to_dict()})
+        "precision": "+".join(SPEED_PRECISIONS), "losses": losses_taken(inputs.prepared, cfg),
+        "config": cfg.to_dict()})
 
 
 # ----------------------------------------------------------------------------- K
@@ -811,14 +828,13 @@ def selection_member(ctx: Context, spec: _data.DatasetSpec, seed: int) -> Option
     return None
 
 
-def early_candidate_rows(ctx: Context, spec: _data.DatasetSpec, member: dict) -> list:
+def early_candidate_rows(member: dict) -> list:
     """The member's candidate rows of the study's early epochs (``_selection.EARLY_EPOCHS``)
-    that are not candidates of the label-free selection itself ([] for runs that did not
-    cluster them)."""
+    that are not candidates of the label-free selection itself (with the stride the run
+    used; [] for runs that did not cluster them)."""
     from scrcl.clustering.selection import candidate_epochs
 
-    cfg = ctx.config(spec)
-    stride = set(candidate_epochs(member["epochs"], cfg.select_stride))
+    stride = set(candidate_epochs(member["epochs"], member["config"]["select_stride"]))
     return [r for r in member["candidates"]
             if r[0] in _selection.EARLY_EPOCHS and r[0] not in stride]
 
@@ -836,7 +852,7 @@ def run_selection(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     cfg = ctx.config(unit.spec)
     inputs = scrcl_inputs(ctx, unit, cfg)
     sil = {t[0]: t[3] for t in member["trace"]}
-    early = early_candidate_rows(ctx, unit.spec, member)
+    early = early_candidate_rows(member)
 
     def candidates(rows: list) -> _selection.Candidates:
         return _selection.Candidates(
@@ -846,13 +862,12 @@ def run_selection(ctx: Context, unit: Unit, pending: list[Key]) -> None:
             n_clusters=member["n_clusters"])
 
     stride = candidates([r for r in member["candidates"] if r not in early])
-    every = candidates(sorted(member["candidates"], key=lambda r: r[0]))
+    every = candidates(sorted(member["candidates"], key=lambda r: r[0])) if early else stride
     if stride.partitions[0].size != inputs.truth.size:
         raise SystemExit(f"{unit.spec.name} seed {unit.seed}: the stored partitions cover "
                          f"{stride.partitions[0].size} cells, the data {inputs.truth.size}")
-    scored = {id(stride): [scores_fields(inputs.truth, p) for p in stride.partitions]}
-    if early:
-        scored[id(every)] = [scores_fields(inputs.truth, p) for p in every.partitions]
+    scored = {id(found): [scores_fields(inputs.truth, p) for p in found.partitions]
+              for found in (stride, every)}
     for key in pending:
         start = time.perf_counter()
         found = every if key.method in _selection.EARLY_METHODS else stride

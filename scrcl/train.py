@@ -95,6 +95,16 @@ def use_chunked_loss(n_cells: int, hid_dim: int, distributed: bool = False) -> b
     return n_cells * hid_dim >= CHUNKED_LOSS_MIN
 
 
+def loss_kind(step_cells: int, hid_dim: int, epochs: int, distributed: bool = False) -> str:
+    """How :func:`train` takes the losses for steps of ``step_cells`` cells: 'chunked'
+    (``use_chunked_loss``), 'compiled' (``scrcl.precision.resolve_compile``; a compilation
+    that fails falls back to eager, with a log line) or 'eager'. Rounding differs between
+    them, not the method."""
+    if use_chunked_loss(step_cells, hid_dim, distributed):
+        return "chunked"
+    return "compiled" if resolve_compile(step_cells, hid_dim, epochs) else "eager"
+
+
 @dataclass
 class Inputs:
     """The model inputs on one device."""
@@ -244,9 +254,10 @@ def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
                          "use one of them")
     step_cells = inputs.n_cells if batches is None else max(
         idx.size for idx in batches.batches(1))
-    chunked = use_chunked_loss(step_cells, cfg.hid_dim, distributed is not None)
+    kind = loss_kind(step_cells, cfg.hid_dim, cfg.epochs, distributed is not None)
+    chunked = kind == "chunked"
     objective = (_chunked_objective if chunked
-                 else _objective(cfg, step_cells, dynamic=batches is not None))
+                 else _objective(kind == "compiled", dynamic=batches is not None))
     saves = checkpoint is not None and (distributed is None or distributed.is_main)
     start = time.perf_counter()
     bar = tqdm(range(result.start_epoch + 1, cfg.epochs + 1), desc=desc,
@@ -294,14 +305,13 @@ def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
     return result
 
 
-def _objective(cfg: ScrclConfig, step_cells: int,
-               dynamic: bool = False) -> Callable[..., Tensor]:
-    """The loss function, compiled (``scrcl.precision.resolve_compile``, decided on the
-    cells of one step) when that pays; a compilation that fails falls back to the plain
-    function, with a log line. ``dynamic``: one compilation for every number of cells
-    (mini-batches differ in size from step to step; compiled for fixed sizes, torch would
-    compile once per size, up to its limit of 8, and then run uncompiled)."""
-    if not resolve_compile(step_cells, cfg.hid_dim, cfg.epochs):
+def _objective(compiled: bool, dynamic: bool = False) -> Callable[..., Tensor]:
+    """The loss function, compiled when ``compiled`` (:func:`loss_kind`, decided on the
+    cells of one step); a compilation that fails falls back to the plain function, with a
+    log line. ``dynamic``: one compilation for every number of cells (mini-batches differ
+    in size from step to step; compiled for fixed sizes, torch would compile once per
+    size, up to its limit of 8, and then run uncompiled)."""
+    if not compiled:
         return scrcl_loss
     compiled = torch.compile(scrcl_loss, dynamic=dynamic)
     state = {"fn": compiled}

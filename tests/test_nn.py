@@ -136,7 +136,7 @@ def test_fast_dropout_rate_scale_gradient_and_seed():
     assert drop(x) is x
 
 
-@pytest.mark.parametrize("low_memory", [True, None])
+@pytest.mark.parametrize("low_memory", [True, False, None])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("slope", [0.0, 0.01])
 def test_fused_bias_activation_is_bit_identical_to_the_plain_operations(dtype, slope,
@@ -175,3 +175,4 @@ def test_bias_activation_takes_the_memory_light_node_only_for_large_low_precisio
     assert "BiasLeakyReLU" not in node(small)
     assert "BiasLeakyReLU" in node(big)
     assert "BiasLeakyReLU" not in node(big.float())  # same precision: nothing to save
+    assert "BiasLeakyReLU" not in node(big.double())  # higher precision: nothing to save

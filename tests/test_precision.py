@@ -133,6 +133,12 @@ def test_compile_rule(monkeypatch):
     assert precision.resolve_compile(4221, 1500, 500)  # a DLPFC slice, 500 epochs
     assert not precision.resolve_compile(822, 1500, 500)  # small: compiling costs more
     assert not precision.resolve_compile(4221, 1500, 20)  # short
+    from scrcl.train import loss_kind
+
+    assert loss_kind(2100, 1500, 500) == "compiled"  # MCA's size, since session 7
+    assert loss_kind(822, 1500, 500) == "eager"
+    assert loss_kind(20000, 1500, 500) == "chunked"
+    assert loss_kind(20000, 1500, 500, distributed=True) == "compiled"
     monkeypatch.setenv(precision.COMPILE_ENV, "no")
     assert not precision.resolve_compile(4221, 1500, 500)
     monkeypatch.setenv(precision.COMPILE_ENV, "yes")
@@ -148,11 +154,12 @@ def test_compiled_losses_equal_the_plain_ones(data, monkeypatch):
     """torch.compile of the losses (what long runs use) gives the same value and
     gradients as the plain functions."""
     from scrcl.losses import scrcl_loss
-    from scrcl.train import _objective
+    from scrcl.train import _objective, loss_kind
 
     monkeypatch.setenv(precision.COMPILE_ENV, "yes")
     inputs = Inputs.from_prepared(data, CPU)
-    objective = _objective(CFG, inputs.n_cells)
+    assert loss_kind(inputs.n_cells, CFG.hid_dim, CFG.epochs) == "compiled"
+    objective = _objective(True)
     assert objective is not scrcl_loss
     values, grads = [], []
     for fn in (scrcl_loss, objective):

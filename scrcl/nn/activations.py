@@ -51,7 +51,7 @@ def bias_leaky_relu(x: Tensor, bias: Tensor, slope: float = 0.01,
     keeps x instead of x + bias for the backward pass (None: where x is in a lower
     precision than the bias and has at least LOW_MEMORY_MIN entries); same values."""
     if low_memory is None:
-        low_memory = x.dtype != bias.dtype and x.numel() >= LOW_MEMORY_MIN
+        low_memory = x.element_size() < bias.element_size() and x.numel() >= LOW_MEMORY_MIN
     if low_memory:
         return _BiasLeakyReLU.apply(x, bias, slope)
     y = x + bias
