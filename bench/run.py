@@ -478,7 +478,8 @@ def train_protocols(ctx: Context, inputs: _data.ScrclInputs, cfg, seed: int,
                     methods: list[str], protocols: list[str],
                     trace: Optional[dict] = None,
                     clustering: Optional[tuple[int, dict]] = None,
-                    candidates: Optional[dict] = None) -> dict:
+                    candidates: Optional[dict] = None,
+                    protocols_of: Optional[dict] = None) -> dict:
     """One training run serving every method and protocol (``clustering``: K and
     {method: cluster_fn}, by default the true K and the data set's clusterers).
     ``trace``: filled with
@@ -487,7 +488,10 @@ def train_protocols(ctx: Context, inputs: _data.ScrclInputs, cfg, seed: int,
     epochs, ``_selection.EARLY_EPOCHS``, where they are clustered), ``candidates`` with
     {'scrcl': [[epoch, *candidate_stats], ...]} of the same epochs (the default
     clusterer only: about 100 KB an entry on a spatial slice), for later studies
-    of label-free selection rules; neither reaches the method."""
+    of label-free selection rules; neither reaches the method. ``protocols_of``:
+    {method: the protocols wanted of it} (default: all of ``protocols``), so that a
+    method stored for the label-free protocol alone is not clustered on every epoch that
+    the oracle of another evaluates (the same results, less time)."""
     from scrcl.clustering.selection import candidate_epochs, silhouette
     from scrcl.metrics import evaluate
     from scrcl.pipeline import run_protocols
@@ -512,7 +516,8 @@ def train_protocols(ctx: Context, inputs: _data.ScrclInputs, cfg, seed: int,
                          device=ctx.args.device, progress=False,
                          clusterers=named,
                          postprocess=inputs.postprocess, oracle_metric=inputs.oracle_metric,
-                         epoch_hook=record if trace is not None else None)
+                         epoch_hook=record if trace is not None else None,
+                         protocols_of=protocols_of)
 
 
 def scrcl_inputs(ctx: Context, unit: Unit, cfg) -> _data.ScrclInputs:
@@ -523,8 +528,11 @@ def run_scrcl(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     cfg = ctx.config(unit.spec)
     methods = sorted({k.method for k in pending})
     protocols = [p for p in PROTOCOLS if any(k.protocol == p for k in pending)]
+    protocols_of = {m: [p for p in protocols if any(k.method == m and k.protocol == p
+                                                    for k in pending)] for m in methods}
     if not fits_budget(ctx, unit, lambda: probe_s_per_epoch(
-            ctx, unit, scrcl_inputs(ctx, unit, cfg), cfg, unit.seed, methods, protocols)):
+            ctx, unit, scrcl_inputs(ctx, unit, cfg), cfg, unit.seed, methods, protocols,
+            protocols_of)):
         return
     inputs = scrcl_inputs(ctx, unit, cfg)
     n_clusters, named, est = unit_clustering(ctx, unit, inputs, cfg, methods)
@@ -532,7 +540,8 @@ def run_scrcl(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     trace: dict = {}
     candidates: dict = {}
     results = train_protocols(ctx, inputs, cfg, unit.seed, methods, protocols, trace,
-                              clustering=(n_clusters, named), candidates=candidates)
+                              clustering=(n_clusters, named), candidates=candidates,
+                              protocols_of=protocols_of)
     memory = _env.peak_memory()
     losses = losses_taken(inputs.prepared, cfg)
     for key in pending:
@@ -571,12 +580,13 @@ def losses_taken(prepared, cfg) -> str:
 
 
 def probe_s_per_epoch(ctx: Context, unit: Unit, inputs: _data.ScrclInputs, cfg, seed: int,
-                      methods: list[str], protocols: list[str]) -> float:
+                      methods: list[str], protocols: list[str],
+                      protocols_of: Optional[dict] = None) -> float:
     """Seconds per epoch of a 2-epoch run of the same unit (training and clustering)."""
     start = time.perf_counter()
     n_clusters, named, _ = unit_clustering(ctx, unit, inputs, cfg, methods)
     train_protocols(ctx, inputs, cfg.replace(epochs=2), seed, methods, protocols,
-                    clustering=(n_clusters, named))
+                    clustering=(n_clusters, named), protocols_of=protocols_of)
     return (time.perf_counter() - start) / 2
 
 

@@ -200,7 +200,8 @@ def run_protocols(data: PreparedData, cfg: ScrclConfig, n_clusters: int,
                   eval_every: int = 1, checkpoint: Optional[CheckpointPlan] = None,
                   distributed: Optional[DistContext] = None,
                   clusterers: Optional[Mapping[str, Optional[ClusterFn]]] = None,
-                  epoch_hook: Optional[EpochHook] = None) -> dict:
+                  epoch_hook: Optional[EpochHook] = None,
+                  protocols_of: Optional[Mapping[str, Sequence[Protocol]]] = None) -> dict:
     """:func:`run_seeds` for several protocols (and clusterers) from the same training runs.
 
     An epoch wanted by both protocols is clustered once; the clustering of an epoch does not
@@ -210,7 +211,10 @@ def run_protocols(data: PreparedData, cfg: ScrclConfig, n_clusters: int,
     ``clusterers`` ({name: cluster_fn or None for k-means}, instead of ``cluster_fn``),
     {name: {protocol: RunResult}}, every clusterer applied to the same trained models.
     ``epoch_hook(seed, clusterer name, epoch, labels, embedding)`` sees every clustering
-    made (for benchmark traces; it changes nothing).
+    made (for benchmark traces; it changes nothing). ``protocols_of``: {clusterer name:
+    its protocols}, a subset of ``protocols`` (default: all of them) so that a clusterer
+    wanted for the label-free protocol alone is not run on every epoch the oracle
+    evaluates; its results are those it would have with every protocol.
     """
     if "oracle" in protocols and truth is None:
         raise ValueError("the oracle protocol needs true labels")
@@ -229,7 +233,9 @@ def run_protocols(data: PreparedData, cfg: ScrclConfig, n_clusters: int,
     named = dict(clusterers) if clusterers is not None else {"": cluster_fn}
     fns = {m: fn or kmeans_clusterer(cfg.kmeans_n_init) for m, fn in named.items()}
     finish = postprocess or (lambda labels: labels)
-    runs: dict[tuple[str, str], list[SeedRun]] = {(m, p): [] for m in fns for p in protocols}
+    own = protocols_of or {}
+    wanted = {m: [p for p in protocols if p in own.get(m, protocols)] for m in fns}
+    runs: dict[tuple[str, str], list[SeedRun]] = {(m, p): [] for m in fns for p in wanted[m]}
     for seed in seeds:
         start = time.perf_counter()
         choices = {(m, p): (_OracleChoice(truth, oracle_metric, eval_every, cfg.epochs)
@@ -250,7 +256,8 @@ def run_protocols(data: PreparedData, cfg: ScrclConfig, n_clusters: int,
                 if epoch_hook is not None:
                     epoch_hook(seed, m, epoch, labels, emb)
 
-        every = eval_every if "oracle" in protocols else cfg.select_stride
+        every = (eval_every if any("oracle" in w for w in wanted.values())
+                 else cfg.select_stride)
         trained = train(inputs, cfg, out_dim, seed, on_epoch=on_epoch, eval_every=every,
                         progress=progress, desc=f"seed {seed}", checkpoint=checkpoint,
                         distributed=distributed, batches=plan)
@@ -270,7 +277,7 @@ def run_protocols(data: PreparedData, cfg: ScrclConfig, n_clusters: int,
         add_consensus(results[m, p], truth)
     if clusterers is None:
         return {p: results["", p] for p in protocols}
-    return {m: {p: results[m, p] for p in protocols} for m in fns}
+    return {m: {p: results[m, p] for p in wanted[m]} for m in fns}
 
 
 def add_consensus(result: RunResult, truth: Optional[np.ndarray] = None) -> None:

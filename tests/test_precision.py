@@ -110,6 +110,31 @@ def test_both_protocols_from_one_run_equal_separate_runs(data):
         assert both[proto].runs[0].epoch_used == alone.runs[0].epoch_used
 
 
+def test_a_clusterer_kept_from_the_oracle_gives_the_same_result_with_fewer_calls(data):
+    """protocols_of: a clusterer wanted for the label-free protocol alone is run on the
+    candidate epochs only, and gives what it gives when it also serves the oracle."""
+    from scrcl.pipeline import kmeans_clusterer
+
+    truth = np.asarray(synthetic_counts(n_cells=150, n_genes=90, n_types=3, seed=2)
+                       .obs["cell_type1"].astype(str))[data.cells]
+    calls: dict[str, list[int]] = {}
+
+    def hook(seed, name, epoch, labels, emb):
+        calls.setdefault(name, []).append(epoch)
+
+    named = {"a": None, "b": kmeans_clusterer(2)}
+    kwargs = dict(truth=truth, device="cpu", progress=False, clusterers=named)
+    every = run_protocols(data, CFG, 3, [5], ("final", "oracle"), **kwargs)
+    some = run_protocols(data, CFG, 3, [5], ("final", "oracle"), epoch_hook=hook,
+                         protocols_of={"b": ["final"]}, **kwargs)
+    assert sorted(some["a"]) == ["final", "oracle"] and list(some["b"]) == ["final"]
+    assert calls["a"] == [1, 2, 3, 4, 5, 6] and calls["b"] == [2, 4, 6]  # stride 2
+    for name, proto in (("a", "final"), ("a", "oracle"), ("b", "final")):
+        np.testing.assert_array_equal(some[name][proto].runs[0].labels,
+                                      every[name][proto].runs[0].labels)
+        assert some[name][proto].runs[0].epoch_used == every[name][proto].runs[0].epoch_used
+
+
 def test_no_cuda_call_on_a_machine_without_cuda(data, monkeypatch):
     """With no GPU visible, the whole pipeline ('auto' device and precision) never
     initialises CUDA: every CUDA entry point goes through torch.cuda._lazy_init."""
