@@ -444,6 +444,41 @@ def selection(res: Results) -> str:
                  rows)
 
 
+def gap_scores(entry: dict) -> Optional[dict[str, float]]:
+    """For a label-free scrcl entry whose trace covers every epoch (a run with the oracle):
+    its ARI and the best ARI among the stride's candidate epochs, among epochs 1-9 and
+    among all epochs (the answer key's picks, from the trace); None otherwise."""
+    trace = entry.get("trace") or []
+    ari = {t[0]: t[1] for t in trace}
+    epochs = entry["epochs"]
+    if len(ari) != epochs or epochs < 10:
+        return None
+    stride = (entry.get("config") or {}).get("select_stride", 10)
+    on_stride = [ari[e] for e in ari if e % stride == 0 or e == epochs]
+    return {"final": entry["ari"], "stride": max(on_stride),
+            "early": max(ari[e] for e in range(1, 10)), "all": max(ari.values())}
+
+
+def selection_gap(res: Results) -> str:
+    """Where the label-free result stands between what its candidates could give and what
+    the answer key finds (mean ARI over the seeds whose trace covers every epoch)."""
+    rows = []
+    for suite, names in (("sc", SC_DATASETS), ("st", ST_DATASETS)):
+        for ds in res.datasets(suite, names):
+            gaps = [g for g in map(gap_scores, res.get(suite, ds, "scrcl", "final")) if g]
+            if not gaps:
+                continue
+            mean = {k: statistics.fmean(g[k] for g in gaps) for k in gaps[0]}
+            rows.append([ds, len(gaps), f"{mean['final']:.3f}", f"{mean['stride']:.3f}",
+                         f"{mean['stride'] - mean['final']:+.3f}", f"{mean['early']:.3f}",
+                         f"{mean['all']:.3f}",
+                         f"{sum(g['early'] > g['stride'] for g in gaps)} of {len(gaps)}"])
+    return table(["data set", "seeds", "label-free (silhouette)",
+                  "best stride candidate (answer key)", "lost by the rule",
+                  "best of epochs 1-9 (answer key)", "best epoch (oracle)",
+                  "seeds where epochs 1-9 beat every stride candidate"], rows)
+
+
 def k_accuracy(res: Results) -> str:
     """What a user without labels gets: label-free scrcl with the K that --n-clusters auto
     estimates, beside the same with the true K and beside Leiden at resolution 1 (the
@@ -531,7 +566,8 @@ def scaling(res: Results) -> str:
 BLOCKS: dict[str, Callable[[Results], str]] = {
     "sc-accuracy": sc_accuracy, "sc-summary": sc_summary, "st-accuracy": st_table("ari"),
     "st-nmi": st_table("nmi"), "st-summary": st_summary, "speed": speed, "costs": costs,
-    "k-estimation": k_estimation, "k-accuracy": k_accuracy, "selection": selection, "machines": machines, "variants": variants,
+    "k-estimation": k_estimation, "k-accuracy": k_accuracy, "selection": selection,
+    "selection-gap": selection_gap, "machines": machines, "variants": variants,
     "consensus": consensus, "vs-authors": vs_authors, "scaling": scaling,
 }
 

@@ -362,3 +362,17 @@ def test_leiden_clustering_of_the_same_models(bench, tmp_path):
     assert leiden["n_clusters_found"] == leiden["n_clusters"] == 4  # the demo's 4 groups
     assert leiden["train_s"] == kmeans["train_s"]  # the same training run
     assert leiden["inputs"]["settings"]["cluster"].startswith("leiden")
+
+
+def test_selection_gap_reads_the_answer_key_picks_from_a_full_trace(bench):
+    """A hand-made trace of 20 epochs, stride 10: the best stride candidate is among
+    epochs 10 and 20, the early best among 1-9, and a trace that skips epochs is none."""
+    _, report = bench
+    ari = {e: 0.1 for e in range(1, 21)}
+    ari.update({3: 0.7, 10: 0.5, 15: 0.9, 20: 0.4})
+    entry = {"epochs": 20, "ari": 0.4, "config": {"select_stride": 10},
+             "trace": [[e, a, 0.0, None] for e, a in ari.items()]}
+    assert report.gap_scores(entry) == {"final": 0.4, "stride": 0.5, "early": 0.7,
+                                        "all": 0.9}
+    entry["trace"] = entry["trace"][9::10]  # a label-free run alone: candidates only
+    assert report.gap_scores(entry) is None
