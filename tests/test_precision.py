@@ -89,6 +89,21 @@ def test_same_seed_same_precision_gives_identical_labels(data, prec):
     assert first.runs[0].losses == again.runs[0].losses
 
 
+@pytest.mark.slow
+def test_same_seed_gives_identical_labels_with_compiled_losses(data, monkeypatch):
+    """The compiled losses (what 500-epoch runs from 2.5 M activation entries take) keep
+    two runs of the same seed identical, loss for loss."""
+    monkeypatch.setenv(precision.COMPILE_ENV, "yes")
+    from scrcl.train import loss_kind
+
+    assert loss_kind(data.n_cells, CFG.hid_dim, CFG.epochs) == "compiled"
+    cfg = CFG.replace(precision="bf16")
+    first = run_seeds(data, cfg, 3, [5], device="cpu", progress=False)
+    again = run_seeds(data, cfg, 3, [5], device="cpu", progress=False)
+    np.testing.assert_array_equal(first.runs[0].labels, again.runs[0].labels)
+    assert first.runs[0].losses == again.runs[0].losses
+
+
 def test_bf16_changes_the_training_only_slightly(data):
     fp32 = train(Inputs.from_prepared(data, CPU), CFG.replace(precision="fp32"), 3, 5,
                  progress=False)
