@@ -101,7 +101,10 @@ SUITES = {
     "selection": {"datasets": _data.SC_DATASETS + _data.ST_DATASETS,
                   "methods": (*_selection.RULES, _selection.CEILING,
                               *_selection.EARLY_METHODS)},
+    "early": {"datasets": _data.SC_DATASETS + _data.ST_DATASETS, "methods": ("scrcl",)},
 }
+#: raise when the early suite's reconstruction or its rule changes
+EARLY_VERSION = 1
 BASELINES = {"sc": ("pca_kmeans", "leiden"), "st": ("pca_kmeans", "smooth_kmeans", "gmm")}
 
 
@@ -278,6 +281,9 @@ def hash_inputs(ctx: Context, unit: Unit, key: Key) -> dict:
     if unit.kind == "selection":
         return {**base, "selection_version": _selection.SELECTION_VERSION,
                 "member": selection_member(ctx, unit.spec, unit.seed)["input_hash"]}
+    if unit.kind == "early":
+        return {**base, "early_version": EARLY_VERSION,
+                "member": early_member(ctx, unit.spec, unit.seed)["input_hash"]}
     cfg = ctx.config(unit.spec)
     device = ctx.args.device
     untrained = {**hashed_config(cfg, unit.spec), "epochs": 0,  # what no training reads
@@ -329,6 +335,9 @@ def plan(ctx: Context) -> list[Unit]:
                     units.append(Unit("selection", s, seed, [
                         Key(suite, s.name, m, "final", seed, variant) for m in methods
                         if early or m not in _selection.EARLY_METHODS]))
+    elif suite == "early":
+        units += [Unit("early", s, seed, [Key(suite, s.name, "scrcl", "final", seed, variant)])
+                  for seed in seeds for s in specs if early_member(ctx, s, seed) is not None]
     elif suite == "k":
         units += [Unit("k", s, seed, [Key(suite, s.name, m, "final", seed, variant)])
                   for seed in seeds for s in specs for m in methods]
@@ -901,8 +910,88 @@ def run_selection(ctx: Context, unit: Unit, pending: list[Key]) -> None:
             "member_ari": member["ari"], "member_epoch": member["epoch_used"]})
 
 
+# ----------------------------------------------------------------------------- early
+
+
+def early_member(ctx: Context, spec: _data.DatasetSpec, seed: int) -> Optional[dict]:
+    """The stored label-free scrcl entry (k-means, this variant, current results version)
+    whose trace covers every epoch (a run with the oracle), else None."""
+    key = Key(spec.kind, spec.name, "scrcl", "final", seed, ctx.variant)
+    entry = read_entry(key.path(ctx.args.results))
+    if (entry and entry.get("results_version") == RESULTS_VERSION and entry["epochs"] >= 10
+            and len(entry.get("trace") or []) == entry["epochs"]):
+        return entry
+    return None
+
+
+def member_losses(member: dict) -> str:
+    """How the member's training took the losses: recorded since session 7; before, the
+    rule of its commit (compiled from 4 M activation entries and 100 epochs)."""
+    if member.get("losses"):
+        return member["losses"]
+    from scrcl.train import use_chunked_loss
+
+    cfg = member["config"]
+    if use_chunked_loss(member["n_cells"], cfg["hid_dim"]):
+        return "chunked"
+    return ("compiled" if member["n_cells"] * cfg["hid_dim"] >= 4_000_000
+            and member["epochs"] >= 100 else "eager")
+
+
+def silhouette_with_early(member: dict, early: list) -> tuple[int, float, float]:
+    """The label-free choice among the member's stride candidates (their silhouettes in
+    its trace) and the early epochs (``early``: [[epoch, ARI, NMI, silhouette], ...]):
+    the best silhouette, ties to the later epoch, as the package's rule. Returns (epoch,
+    ARI, NMI) of the choice, the scores read from the member's full trace."""
+    sil = {t[0]: t[3] for t in member["trace"] if t[3] is not None}
+    sil.update({t[0]: t[3] for t in early if t[3] is not None})
+    epoch = max(sil, key=lambda e: (sil[e], e))
+    if epoch == member["epoch_used"]:  # the run's own choice: its unrounded scores
+        return epoch, member["ari"], member["nmi"]
+    at = {t[0]: t for t in member["trace"]}[epoch]
+    return epoch, at[1], at[2]
+
+
+def run_early(ctx: Context, unit: Unit, pending: list[Key]) -> None:
+    """Epochs 1-9 of a stored run trained again (the same seed, precision, threads and
+    loss kind: the same numbers, checked against the stored trace) and clustered, for
+    their silhouettes: what the label-free rule would pick were they candidates."""
+    from scrcl.precision import COMPILE_ENV
+
+    if out_of_time(ctx, pending):
+        return
+    member = early_member(ctx, unit.spec, unit.seed)
+    cfg = ctx.config(unit.spec)
+    inputs = scrcl_inputs(ctx, unit, cfg)
+    losses = member_losses(member)
+    before = os.environ.get(COMPILE_ENV)
+    os.environ[COMPILE_ENV] = "yes" if losses == "compiled" else "no"
+    start = time.perf_counter()
+    trace: dict = {}
+    try:
+        train_protocols(ctx, inputs, cfg.replace(epochs=max(_selection.EARLY_EPOCHS)),
+                        unit.seed, ["scrcl"], ["oracle"], trace)
+    finally:
+        if before is None:
+            os.environ.pop(COMPILE_ENV, None)
+        else:
+            os.environ[COMPILE_ENV] = before
+    early = [t for t in trace["scrcl"] if t[0] in _selection.EARLY_EPOCHS]
+    stored = {t[0]: t[1] for t in member["trace"]}
+    diff = max(abs(t[1] - stored[t[0]]) for t in early)
+    epoch, ari, nmi = silhouette_with_early(member, early)
+    store(ctx, unit, pending[0], {
+        "epochs": member["epochs"], "n_clusters": member["n_clusters"],
+        "n_cells": member["n_cells"], "acc": None, "nmi": nmi, "ari": ari, "f1": None,
+        "epoch_used": epoch, "s_per_epoch": None, "wall_s": time.perf_counter() - start,
+        "precision": member["precision"], "features": member.get("features"),
+        "losses": losses, "early": early, "max_ari_diff": round(diff, 4),
+        "reproduced": diff <= 1e-4, "member_ari": member["ari"],
+        "member_epoch": member["epoch_used"]})
+
+
 RUNNERS = {"scrcl": run_scrcl, "baseline": run_baseline, "speed": run_speed, "k": run_k,
-           "consensus": run_consensus, "selection": run_selection}
+           "consensus": run_consensus, "selection": run_selection, "early": run_early}
 
 
 def execute(argv: Optional[list[str]] = None) -> dict:

@@ -376,3 +376,28 @@ def test_selection_gap_reads_the_answer_key_picks_from_a_full_trace(bench):
                                         "all": 0.9}
     entry["trace"] = entry["trace"][9::10]  # a label-free run alone: candidates only
     assert report.gap_scores(entry) is None
+
+
+def test_early_suite_reproduces_the_first_epochs_of_a_stored_run(bench, tmp_path):
+    """The early suite trains epochs 1-9 of a stored run again: their ARI and silhouettes
+    are the ones the run itself recorded (it keeps early candidates since session 7), and
+    the rule's pick over stride and early candidates is the best silhouette among them."""
+    run, report = bench
+    common = ["--datasets", "demo", "--seeds", "1", "--epochs", "12", "--threads", "1",
+              "--set", "hid_dim=16", "--results", str(tmp_path)]
+    run.execute(["sc", "--methods", "scrcl", *common])
+    assert run.execute(["early", *common])["computed"] == 1
+    member = json.loads(next((tmp_path / "sc/demo").glob("scrcl__*/final/seed1.json"))
+                        .read_text())
+    got = json.loads(next((tmp_path / "early/demo").glob("scrcl__*/final/seed1.json"))
+                     .read_text())
+    assert got["reproduced"] and got["max_ari_diff"] == 0
+    assert got["early"] == [t for t in member["trace"] if t[0] <= 9]  # silhouettes too
+    sil = {t[0]: t[3] for t in member["trace"] if t[3] is not None}  # 1-9, 10, 12
+    assert sorted(sil) == [*range(1, 11), 12]
+    best = max(sil, key=lambda e: (sil[e], e))
+    assert got["epoch_used"] == best and got["member_ari"] == member["ari"]
+    assert got["ari"] == {t[0]: t[1] for t in member["trace"]}[best]
+    assert run.execute(["early", *common])["up_to_date"] == 1
+    assert "silhouette, epochs 1-9 too" in report.early_candidates(
+        report.Results(run.iter_entries(tmp_path)))
