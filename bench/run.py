@@ -247,6 +247,8 @@ def hashed_config(cfg, spec) -> dict:
     that is the published input (raw counts, or a slice's processed features), so that
     entries stored before the option existed keep their hash."""
     config = cfg.to_dict()
+    if not config.get("select_first"):  # 0, the default: entries stored before it existed
+        config.pop("select_first", None)  # keep their hash
     if config.get("batch_size") is None:  # the default: full batches at these sizes
         config.pop("batch_size", None)
     elif config["batch_size"] > 0 and (_data.n_obs(spec) * config["hid_dim"]
@@ -505,7 +507,7 @@ def train_protocols(ctx: Context, inputs: _data.ScrclInputs, cfg, seed: int,
     from scrcl.metrics import evaluate
     from scrcl.pipeline import run_protocols
 
-    chosen_from = set(candidate_epochs(cfg.epochs, cfg.select_stride))
+    chosen_from = set(candidate_epochs(cfg.epochs, cfg.select_stride, first=cfg.select_first))
     studied = chosen_from | set(_selection.EARLY_EPOCHS)  # early: clustered by the oracle only
 
     def record(_seed, method, epoch, labels, emb) -> None:
@@ -853,7 +855,8 @@ def early_candidate_rows(member: dict) -> list:
     used; [] for runs that did not cluster them)."""
     from scrcl.clustering.selection import candidate_epochs
 
-    stride = set(candidate_epochs(member["epochs"], member["config"]["select_stride"]))
+    stride = set(candidate_epochs(member["epochs"], member["config"]["select_stride"],
+                                  first=member["config"].get("select_first", 0)))
     return [r for r in member["candidates"]
             if r[0] in _selection.EARLY_EPOCHS and r[0] not in stride]
 

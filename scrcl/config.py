@@ -43,6 +43,7 @@ class ScrclConfig:
     kmeans_n_init: int = 20  # k-means restarts
     select: str = "silhouette"  # final clustering: 'silhouette', 'stable' or 'last'
     select_stride: int = 10  # the model is clustered every this many epochs
+    select_first: int = 0  # and on each of its first this many epochs (0: the stride only)
     pca_threshold: int = 10_000  # build the cell graph on 50 PCs from this many cells on
     features: str = "auto"  # scRNA-seq input: 'auto', 'counts' (published) or 'lognorm'
     precision: str = "auto"  # dense layers: 'fp32', 'bf16', 'tf32' or 'auto' (scrcl.precision)

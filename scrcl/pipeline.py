@@ -150,7 +150,8 @@ class _FinalChoice:
 
     def __init__(self, cfg: ScrclConfig) -> None:
         self.select = cfg.select
-        self.wanted = set(candidate_epochs(cfg.epochs, cfg.select_stride)
+        self.wanted = set(candidate_epochs(cfg.epochs, cfg.select_stride,
+                                           first=cfg.select_first)
                           if cfg.select in ("silhouette", "stable") else [cfg.epochs])
         self.candidates: list[tuple[int, np.ndarray, np.ndarray]] = []
         self.best_sil = -np.inf
@@ -259,6 +260,7 @@ def run_protocols(data: PreparedData, cfg: ScrclConfig, n_clusters: int,
         every = (eval_every if any("oracle" in w for w in wanted.values())
                  else cfg.select_stride)
         trained = train(inputs, cfg, out_dim, seed, on_epoch=on_epoch, eval_every=every,
+                        eval_first=cfg.select_first,
                         progress=progress, desc=f"seed {seed}", checkpoint=checkpoint,
                         distributed=distributed, batches=plan)
         wall = time.perf_counter() - start

@@ -218,7 +218,7 @@ def embed(model: ScrclModule, inputs: Inputs, precision: str = "fp32",
 
 
 def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
-          on_epoch: Optional[EpochCallback] = None, eval_every: int = 1,
+          on_epoch: Optional[EpochCallback] = None, eval_every: int = 1, eval_first: int = 0,
           progress: bool = True, desc: str = "", checkpoint: Optional[CheckpointPlan] = None,
           distributed: Optional[DistContext] = None,
           batches: Optional[BatchPlan] = None) -> TrainResult:
@@ -229,7 +229,8 @@ def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
     where the device computes it natively); weights, Adam's state and the losses are
     float32.
 
-    ``on_epoch(epoch, outputs)`` (1-based epoch) is called every ``eval_every`` epochs and
+    ``on_epoch(epoch, outputs)`` (1-based epoch) is called on epochs 1 to ``eval_first``,
+    every ``eval_every`` epochs and
     after the last one with eval-mode outputs (h1, h2, z1, z2); the loop itself reads no
     labels.
     ``checkpoint``: save every ``checkpoint.every`` epochs to ``checkpoint.path(seed)``
@@ -296,7 +297,8 @@ def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
         result.epoch_s.append(time.perf_counter() - tick)
         if progress and epoch % 10 == 0:
             bar.set_postfix(loss=f"{result.losses[-1]:.4g}")
-        if on_epoch is not None and (epoch % eval_every == 0 or epoch == cfg.epochs):
+        if on_epoch is not None and (epoch <= eval_first or epoch % eval_every == 0
+                                     or epoch == cfg.epochs):
             on_epoch(epoch, embed(model, inputs, precision, normalized=False))
         if saves and checkpoint.due(epoch, cfg.epochs):
             ckpt.save(checkpoint.path(seed), model=model, optimizer=opt, epoch=epoch,

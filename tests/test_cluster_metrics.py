@@ -90,6 +90,8 @@ def test_most_stable_partition_skips_passing_outliers():
     assert most_stable_partition([outlier, good, good.copy(), good.copy()], reach=2) == 3
     assert candidate_epochs(500, 10) == list(range(10, 501, 10))
     assert candidate_epochs(7, 5) == [5, 7]
+    assert candidate_epochs(30, 10, first=3) == [1, 2, 3, 10, 20, 30]
+    assert candidate_epochs(4, 10, first=9) == [1, 2, 3, 4]  # no more than the epochs
     assert candidate_epochs(500, 10, window=30) == [480, 490, 500]
 
 

@@ -150,6 +150,25 @@ def test_a_clusterer_kept_from_the_oracle_gives_the_same_result_with_fewer_calls
         assert some[name][proto].runs[0].epoch_used == every[name][proto].runs[0].epoch_used
 
 
+def test_select_first_adds_the_first_epochs_to_the_label_free_candidates(data):
+    """select_first = 3 (stride 2, 6 epochs): epochs 1, 2, 3, 4, 6 are clustered and the
+    final choice is the best silhouette among them; the training is the same."""
+    from scrcl.clustering.selection import silhouette
+
+    seen: dict[int, float] = {}
+
+    def hook(seed, name, epoch, labels, emb):
+        seen[epoch] = silhouette(emb, labels)
+
+    plain = run_protocols(data, CFG, 3, [5], ("final",), device="cpu", progress=False)
+    early = run_protocols(data, CFG.replace(select_first=3), 3, [5], ("final",),
+                          device="cpu", progress=False, epoch_hook=hook)
+    assert sorted(seen) == [1, 2, 3, 4, 6]
+    best = max(seen, key=lambda e: (seen[e], e))
+    assert early["final"].runs[0].epoch_used == best
+    assert early["final"].runs[0].losses == plain["final"].runs[0].losses
+
+
 def test_no_cuda_call_on_a_machine_without_cuda(data, monkeypatch):
     """With no GPU visible, the whole pipeline ('auto' device and precision) never
     initialises CUDA: every CUDA entry point goes through torch.cuda._lazy_init."""

@@ -111,6 +111,12 @@ def add_run_options(parser: argparse.ArgumentParser, task: str) -> None:
                         "separated partition (cosine silhouette on its embedding); 'stable' "
                         "the one that agrees best (mean ARI) with those of the 2 candidate "
                         "epochs before and after it; 'last' clusters the last epoch only")
+    parser.add_argument("--select-first", type=int, default=None, metavar="N",
+                        help="also make each of the first N epochs a candidate of 'final' "
+                        "(default 0). On the scRNA-seq stand-ins the barely trained model "
+                        "is often the best partition, and with N = 9 the silhouette rule "
+                        "picked it on 7 of 28 stored runs, each time with a higher ARI "
+                        "(BENCHMARKS.md, early candidates); not yet the default")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
                         help="random seeds, one model each; with three or more, their "
                              "partitions are also combined into one (the consensus, "
@@ -184,6 +190,7 @@ def config_from_args(base: ScrclConfig, args: argparse.Namespace) -> ScrclConfig
                         lambda2=args.lambda2, temperature=args.temperature,
                         hid_dim=args.hid_dim, out_dim=args.out_dim, gene_k=args.gene_k,
                         select=getattr(args, "select", None),
+                        select_first=getattr(args, "select_first", None),
                         precision=getattr(args, "precision", None),
                         batch_size=getattr(args, "batch_size", None),
                         features=getattr(args, "features", None),
@@ -193,6 +200,8 @@ def config_from_args(base: ScrclConfig, args: argparse.Namespace) -> ScrclConfig
 def check_options(args: argparse.Namespace) -> None:
     """Impossible option values, caught before any work."""
     positive = ["lr", "epochs", "hvg", "k", "temperature", "hid_dim", "out_dim", "gene_k"]
+    if getattr(args, "select_first", None) is not None and args.select_first < 0:
+        raise ScrclInputError(f"--select-first must be 0 or more, got {args.select_first}")
     for name in positive:
         value = getattr(args, name, None)
         if value is not None and value <= 0:

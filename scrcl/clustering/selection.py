@@ -20,12 +20,15 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 
-def candidate_epochs(epochs: int, stride: int, window: int | None = None) -> list[int]:
+def candidate_epochs(epochs: int, stride: int, window: int | None = None,
+                     first: int = 0) -> list[int]:
     """The epochs (1-based) whose clusterings are candidates: the multiples of ``stride``
-    (within the last ``window`` epochs when given), and the last epoch."""
-    first = 1 if window is None else max(1, epochs - window + 1)
+    (within the last ``window`` epochs when given), the last epoch, and epochs 1 to
+    ``first`` (``select_first``; BENCHMARKS.md, "early candidates", measures it)."""
+    start = 1 if window is None else max(1, epochs - window + 1)
     stride = max(1, stride)
-    return sorted({e for e in range(first, epochs + 1) if e % stride == 0} | {epochs})
+    early = set(range(max(start, 1), min(first, epochs) + 1))
+    return sorted({e for e in range(start, epochs + 1) if e % stride == 0} | {epochs} | early)
 
 
 def most_stable_partition(partitions: Sequence[np.ndarray], reach: int = 2) -> int:
