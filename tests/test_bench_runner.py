@@ -393,6 +393,7 @@ def test_early_suite_reproduces_the_first_epochs_of_a_stored_run(bench, tmp_path
                      .read_text())
     assert got["reproduced"] and got["max_ari_diff"] == 0
     assert got["early"] == [t for t in member["trace"] if t[0] <= 9]  # silhouettes too
+    assert got["candidates"] == [c for c in member["candidates"] if c[0] <= 9]  # partitions
     sil = {t[0]: t[3] for t in member["trace"] if t[3] is not None}  # 1-9, 10, 12
     assert sorted(sil) == [*range(1, 11), 12]
     best = max(sil, key=lambda e: (sil[e], e))
