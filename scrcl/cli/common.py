@@ -115,7 +115,7 @@ def add_run_options(parser: argparse.ArgumentParser, task: str) -> None:
                         help="also make each of the first N epochs a candidate of 'final' "
                         "(default 0). On the scRNA-seq stand-ins the barely trained model "
                         "is often the best partition, and with N = 9 the silhouette rule "
-                        "picked it on 7 of 28 stored runs, each time with a higher ARI "
+                        "picked it on 8 of 30 stored runs, each time with a higher ARI "
                         "(BENCHMARKS.md, early candidates); not yet the default")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
                         help="random seeds, one model each; with three or more, their "
