@@ -243,13 +243,16 @@ def resolved_precision(requested: str, device: str) -> str:
 _COMPILE_MIN_ENTRIES_BEFORE_NOV_2026 = 4_000_000
 
 
-def hashed_config(cfg, spec) -> dict:
+def hashed_config(cfg, spec, label_free: bool = True) -> dict:
     """The configuration as hashed: 'features' as the data resolve it, and left out where
     that is the published input (raw counts, or a slice's processed features), so that
-    entries stored before the option existed keep their hash."""
+    entries stored before the option existed keep their hash. ``select_first`` is left
+    out where it is 0 (entries stored before it existed keep their hash) and where
+    nothing label-free is computed (``label_free`` False: the oracle, K estimates and
+    timings do not read it, so they kept their hash when it became 9 for scRNA-seq)."""
     config = cfg.to_dict()
-    if not config.get("select_first"):  # 0, the default: entries stored before it existed
-        config.pop("select_first", None)  # keep their hash
+    if not config.get("select_first") or not label_free:
+        config.pop("select_first", None)
     if config.get("batch_size") is None:  # the default: full batches at these sizes
         config.pop("batch_size", None)
     elif config["batch_size"] > 0 and (_data.n_obs(spec) * config["hid_dim"]
@@ -265,8 +268,9 @@ def hashed_config(cfg, spec) -> dict:
     return config
 
 
-def hash_inputs(ctx: Context, unit: Unit, key: Key) -> dict:
-    """Everything that changes the result of ``key`` (protocol-independent)."""
+def hash_inputs(ctx: Context, unit: Unit, key: Key, cfg=None) -> dict:
+    """Everything that changes the result of ``key`` (``cfg``: the unit's configuration
+    unless given)."""
     base = {"results_version": results_version(key.method), "suite": key.suite,
             "dataset": key.dataset,
             "data_sha256": _data.data_sha256(unit.spec), "method": key.method,
@@ -287,9 +291,9 @@ def hash_inputs(ctx: Context, unit: Unit, key: Key) -> dict:
     if unit.kind == "early":
         return {**base, "early_version": EARLY_VERSION,
                 "member": early_member(ctx, unit.spec, unit.seed)["input_hash"]}
-    cfg = ctx.config(unit.spec)
+    cfg = cfg or ctx.config(unit.spec)
     device = ctx.args.device
-    untrained = {**hashed_config(cfg, unit.spec), "epochs": 0,  # what no training reads
+    untrained = {**hashed_config(cfg, unit.spec, label_free=False), "epochs": 0,  # what no training reads
                  "precision": "fp32"}
     if unit.kind == "k":
         extra = {"leiden_k": K_SCORED}
@@ -306,7 +310,8 @@ def hash_inputs(ctx: Context, unit: Unit, key: Key) -> dict:
                         cluster="gmm" if key.method == "scrcl-gmm" else "kmeans")
     if key.method == LEIDEN:
         settings["cluster"] = "leiden: 15-NN graph, resolution bisected to K"
-    return {**base, "config": hashed_config(cfg, unit.spec), "epochs": cfg.epochs,
+    return {**base, "config": hashed_config(cfg, unit.spec, key.protocol == "final"),
+            "epochs": cfg.epochs,
             "precision_requested": cfg.precision,
             "precision": resolved_precision(cfg.precision, device), "settings": settings}
 
@@ -394,11 +399,21 @@ def environment(ctx: Context) -> dict:
             "command": " ".join(["bench/run.py", *ctx.argv])}
 
 
-def store(ctx: Context, unit: Unit, key: Key, fields: dict) -> None:
-    """Write one finished entry and say so."""
+#: the fields of an entry that say where and how it ran (``environment``, without the commit,
+#: time and command of the runner that stored it)
+RUN_FIELDS = ("device", "threads", "machine", "versions")
+
+
+def store(ctx: Context, unit: Unit, key: Key, fields: dict,
+          ran: Optional[dict] = None) -> None:
+    """Write one finished entry and say so (``ran``: the entry whose run produced the
+    timings, when that was not this runner: its device, threads, machine and versions)."""
+    env = environment(ctx)
+    if ran is not None:
+        env.update({f: ran[f] for f in RUN_FIELDS if f in ran})
     entry = {"suite": key.suite, "dataset": key.dataset, "method": key.method,
              "variant": key.variant, "protocol": key.protocol, "seed": key.seed, **fields,
-             **environment(ctx), "results_version": results_version(key.method),
+             **env, "results_version": results_version(key.method),
              "input_hash": unit.hashes[key], "inputs": unit.inputs[key]}
     write_entry(key, ctx.args.results, entry)
     ctx.counts["computed"] += 1
@@ -537,6 +552,9 @@ def scrcl_inputs(ctx: Context, unit: Unit, cfg) -> _data.ScrclInputs:
 
 
 def run_scrcl(ctx: Context, unit: Unit, pending: list[Key]) -> None:
+    pending = [key for key in pending if not derive_final(ctx, unit, key)]
+    if not pending:
+        return
     cfg = ctx.config(unit.spec)
     methods = sorted({k.method for k in pending})
     protocols = [p for p in PROTOCOLS if any(k.protocol == p for k in pending)]
@@ -923,9 +941,10 @@ def early_member(ctx: Context, spec: _data.DatasetSpec, seed: int) -> Optional[d
     key = Key(spec.kind, spec.name, "scrcl", "final", seed, ctx.variant)
     entry = read_entry(key.path(ctx.args.results))
     if (entry and entry.get("results_version") == RESULTS_VERSION and entry["epochs"] >= 10
-            and len(entry.get("trace") or []) == entry["epochs"]):
+            and len(entry.get("trace") or []) == entry["epochs"]
+            and entry["config"].get("select_first", 0) < max(_selection.EARLY_EPOCHS)):
         return entry
-    return None
+    return None  # none, or one whose own candidates were the early epochs already
 
 
 def member_losses(member: dict) -> str:
@@ -995,6 +1014,101 @@ def run_early(ctx: Context, unit: Unit, pending: list[Key]) -> None:
         "candidates": [r for r in candidates["scrcl"] if r[0] in _selection.EARLY_EPOCHS],
         "reproduced": diff <= 1e-4, "member_ari": member["ari"],
         "member_epoch": member["epoch_used"]})
+
+
+# ----------------------------------------------------------------------------- derived
+
+
+#: rounded silhouettes (4 digits) closer than this cannot be ordered as the run would
+SILHOUETTE_TIE = 1.5e-4
+
+
+def early_rows(ctx: Context, key: Key, member: dict,
+               first: int) -> Optional[tuple[list, list, Optional[str]]]:
+    """The [epoch, ARI, NMI, silhouette] and [epoch, CH, DB, packed partition] rows of
+    epochs 1..``first`` of the member's run, and the hash of the early entry they come
+    from (None: the member's own, which it keeps since session 7); None if neither has
+    them (or the early entry did not reproduce the run)."""
+    wanted = set(range(1, first + 1))
+
+    def complete(trace: list, candidates: list) -> Optional[tuple[list, list]]:
+        t = [r for r in trace if r[0] in wanted and r[3] is not None]
+        c = [r for r in candidates if r[0] in wanted]
+        return (t, c) if {r[0] for r in t} == wanted == {r[0] for r in c} else None
+
+    own = complete(member["trace"] or [], member.get("candidates") or [])
+    if own:
+        return (*own, None)
+    early = read_entry(Key("early", key.dataset, "scrcl", "final", key.seed,
+                           key.variant).path(ctx.args.results))
+    if (early is None or not early.get("reproduced") or early.get("results_version")
+            != RESULTS_VERSION or early["inputs"].get("member") != member["input_hash"]):
+        return None
+    found = complete(early["early"], early["candidates"])
+    return (*found, early["input_hash"]) if found else None
+
+
+def silhouette_pick(member: dict, early: list) -> Optional[int]:
+    """The epoch the silhouette rule picks among the member's own pick (the best of the
+    stride's candidates) and the early epochs, ties to the later epoch as the package's
+    rule; None where the two best rounded silhouettes are too close to order."""
+    sil = {t[0]: t[3] for t in member["trace"] if t[3] is not None}
+    ranked = sorted([(t[3], t[0]) for t in early] + [(sil[member["epoch_used"]],
+                                                      member["epoch_used"])], reverse=True)
+    return ranked[0][1] if ranked[0][0] - ranked[1][0] > SILHOUETTE_TIE else None
+
+
+def derive_final(ctx: Context, unit: Unit, key: Key) -> bool:
+    """Store the label-free entry ``key``, whose candidates include epochs
+    1..``select_first``, without training, where it can be made exactly: from the stored
+    entry of the same run with the stride's candidates alone (same seed and settings,
+    ``select_first`` 0) and the silhouettes and partitions of its early epochs (its own,
+    or the early suite's, which trained them again and reproduced them). The silhouette
+    rule is the best of the two picks; the run's timings and memory are the member's
+    (it clustered every epoch for its oracle, so they cover the early epochs), and the
+    entry says where it came from (``derived``). Returns False, storing nothing, where
+    that cannot be done (then the unit trains)."""
+    import numpy as np
+
+    from _results import unpack_labels
+
+    cfg = ctx.config(unit.spec)
+    if (key.method != "scrcl" or key.protocol != "final" or cfg.select != "silhouette"
+            or not 0 < cfg.select_first <= max(_selection.EARLY_EPOCHS)):
+        return False
+    member = read_entry(key.path(ctx.args.results))
+    if (member is None or member.get("epoch_used") is None or member["input_hash"]
+            != input_hash(hash_inputs(ctx, unit, key, cfg.replace(select_first=0)))):
+        return False
+    rows = early_rows(ctx, key, member, cfg.select_first)
+    epoch = silhouette_pick(member, rows[0]) if rows else None
+    if epoch is None:
+        return False
+    early_t, early_c, early_hash = rows
+    inputs = scrcl_inputs(ctx, unit, cfg)
+    labels = (np.asarray(member["labels"]) if epoch == member["epoch_used"]
+              else unpack_labels({r[0]: r[3] for r in early_c}[epoch]))
+    if labels.size != inputs.truth.size:
+        raise SystemExit(f"{unit.spec.name} seed {unit.seed}: the stored partitions cover "
+                         f"{labels.size} cells, the data {inputs.truth.size}")
+    by_epoch = {r[0]: r for r in member["trace"]}
+    by_epoch.update({r[0]: r for r in early_t})
+    candidates = {r[0]: r for r in member.get("candidates") or []}
+    candidates.update({r[0]: r for r in early_c})
+    meta = {"suite", "dataset", "method", "variant", "protocol", "seed", "results_version",
+            "input_hash", "inputs", "git", "finished", "command", *RUN_FIELDS}
+    fields = {f: v for f, v in member.items() if f not in meta}
+    fields.update(scores_fields(inputs.truth, labels), epoch_used=epoch,
+                  labels=labels.astype(int).tolist(), config=cfg.to_dict(),
+                  trace=[by_epoch[e] for e in sorted(by_epoch)],
+                  candidates=[candidates[e] for e in sorted(candidates)],
+                  derived={"from": member["input_hash"], "early": early_hash,
+                           "from_epoch_used": member["epoch_used"],
+                           "from_ari": member["ari"], "run_git": member.get("git"),
+                           "run_finished": member.get("finished"),
+                           "run_command": member.get("command")})
+    store(ctx, unit, key, fields, ran=member)
+    return True
 
 
 RUNNERS = {"scrcl": run_scrcl, "baseline": run_baseline, "speed": run_speed, "k": run_k,

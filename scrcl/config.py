@@ -16,6 +16,13 @@ PRESETS_FILE = Path(__file__).with_name("presets.csv")
 
 Task = Literal["SC", "ST"]
 
+#: epochs 1..N are candidates of the label-free choice too (``select_first``), by task.
+#: Decided on the stored runs (BENCHMARKS.md, "early candidates"): with epochs 1-9 the
+#: silhouette rule moved its pick on 8 of 30 runs, all scRNA-seq, each to a higher ARI
+#: (the best epochs by the answer key are often among the first there); on the spatial
+#: slices the early silhouettes are low and it never moved, so they keep the stride only.
+SELECT_FIRST: dict[str, int] = {"SC": 9, "ST": 0}
+
 
 @dataclass
 class ScrclConfig:
@@ -43,7 +50,8 @@ class ScrclConfig:
     kmeans_n_init: int = 20  # k-means restarts
     select: str = "silhouette"  # final clustering: 'silhouette', 'stable' or 'last'
     select_stride: int = 10  # the model is clustered every this many epochs
-    select_first: int = 0  # and on each of its first this many epochs (0: the stride only)
+    select_first: int = 9  # and on each of its first this many epochs (0: the stride only;
+    # scRNA-seq default 9, spatial 0: BENCHMARKS.md, "early candidates")
     pca_threshold: int = 10_000  # build the cell graph on 50 PCs from this many cells on
     features: str = "auto"  # scRNA-seq input: 'auto', 'counts' (published) or 'lognorm'
     precision: str = "auto"  # dense layers: 'fp32', 'bf16', 'tf32' or 'auto' (scrcl.precision)
@@ -83,6 +91,7 @@ def _parse_row(row: dict) -> tuple[str, ScrclConfig]:
         out_dim=int(row["out_dim"]),
         epochs=int(row["epochs"]),
         radius=int(radius) if radius else None,
+        select_first=SELECT_FIRST[row["task"]],
         preset=row["dataset"],
     )
     return row["task"], cfg
@@ -111,5 +120,5 @@ def default_config(task: Task = "SC") -> ScrclConfig:
         # The DLPFC preset, the most common spatial setting, with out_dim = n_clusters.
         return ScrclConfig(hvg=3000, k=15, tms=(10, 8), lr=1e-4, weight_decay=0.1,
                            dropout=0.3, lambda1=100.0, lambda2=0.1, temperature=0.1,
-                           radius=50)
-    return ScrclConfig()
+                           radius=50, select_first=SELECT_FIRST["ST"])
+    return ScrclConfig(select_first=SELECT_FIRST["SC"])

@@ -299,7 +299,12 @@ def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
             bar.set_postfix(loss=f"{result.losses[-1]:.4g}")
         if on_epoch is not None and (epoch <= eval_first or epoch % eval_every == 0
                                      or epoch == cfg.epochs):
-            on_epoch(epoch, embed(model, inputs, precision, normalized=False))
+            out = embed(model, inputs, precision, normalized=False)
+            if not all(bool(torch.isfinite(v).all()) for v in out.values()):
+                raise FloatingPointError(f"the model's output became non-finite after epoch "
+                                         f"{epoch}; lower --lr or --temperature")
+            on_epoch(epoch, out)
+            del out
         if saves and checkpoint.due(epoch, cfg.epochs):
             ckpt.save(checkpoint.path(seed), model=model, optimizer=opt, epoch=epoch,
                       losses=result.losses, ident=ident)

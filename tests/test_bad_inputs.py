@@ -289,7 +289,8 @@ CATALOGUE: list[Case] = [
     Case("`--out` is an existing file", "is a file, not a folder; choose another --out",
          counts(), out=existing_file),
     Case("loss turns non-finite in training (here `--lr 1e30`)",
-         "training diverged: loss became nan", counts(), ("--lr", "1e30")),
+         "training diverged: the model's output became non-finite after epoch 1; lower --lr",
+         counts(), ("--lr", "1e30")),
     Case("unknown option", "unrecognized arguments: --nope", counts(), ("--nope",)),
 ]
 

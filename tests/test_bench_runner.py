@@ -80,8 +80,10 @@ def test_entries_are_stored_with_their_fields(first_run):
     assert unpack_labels(pack_labels(big)).tolist() == big  # more than 256 labels
     # the oracle picks the best NMI among all epochs, so it is at least the final's
     assert oracle["nmi"] >= final["nmi"] - 1e-12
-    # one training run serves both protocols: the hash does not depend on the protocol
-    assert final["input_hash"] == oracle["input_hash"]
+    # one training run serves both protocols: their inputs differ only in what the label-free
+    # choice reads (the early epochs as candidates; the oracle kept its hash without them)
+    assert final["inputs"]["config"].pop("select_first") == 9
+    assert final["inputs"] == oracle["inputs"] and final["input_hash"] != oracle["input_hash"]
 
 
 def test_rerun_skips_and_a_changed_config_recomputes(bench, first_run, tmp_path,
@@ -296,7 +298,8 @@ def test_selection_rules_on_stored_candidates(bench, tmp_path):
     key's pick among the same candidates."""
     run, report = bench
     common = ["--datasets", "demo", "--seeds", "1", "--epochs", "6", "--threads", "1",
-              "--set", "hid_dim=16", "--set", "select_stride=2", "--results", str(tmp_path)]
+              "--set", "hid_dim=16", "--set", "select_stride=2", "--set", "select_first=0",
+              "--results", str(tmp_path)]
     run.execute(["sc", "--methods", "scrcl", "--protocols", "final", *common])
     n_rules = len(run._selection.RULES) + 1  # and the answer key's ceiling
     assert run.execute(["selection", *common])["computed"] == n_rules
@@ -324,7 +327,8 @@ def test_selection_study_keeps_early_candidates_where_every_epoch_is_clustered(b
     and the early rules and ceiling see them all."""
     run, report = bench
     common = ["--datasets", "demo", "--seeds", "1", "--epochs", "6", "--threads", "1",
-              "--set", "hid_dim=16", "--set", "select_stride=4", "--results", str(tmp_path)]
+              "--set", "hid_dim=16", "--set", "select_stride=4", "--set", "select_first=0",
+              "--results", str(tmp_path)]
     run.execute(["sc", "--methods", "scrcl", *common])
     member = json.loads(next((tmp_path / "sc/demo").glob("scrcl__*/final/seed1.json"))
                         .read_text())
@@ -384,7 +388,7 @@ def test_early_suite_reproduces_the_first_epochs_of_a_stored_run(bench, tmp_path
     the rule's pick over stride and early candidates is the best silhouette among them."""
     run, report = bench
     common = ["--datasets", "demo", "--seeds", "1", "--epochs", "12", "--threads", "1",
-              "--set", "hid_dim=16", "--results", str(tmp_path)]
+              "--set", "hid_dim=16", "--set", "select_first=0", "--results", str(tmp_path)]
     run.execute(["sc", "--methods", "scrcl", *common])
     assert run.execute(["early", *common])["computed"] == 1
     member = json.loads(next((tmp_path / "sc/demo").glob("scrcl__*/final/seed1.json"))
@@ -402,3 +406,45 @@ def test_early_suite_reproduces_the_first_epochs_of_a_stored_run(bench, tmp_path
     assert run.execute(["early", *common])["up_to_date"] == 1
     assert "silhouette, epochs 1-9 too" in report.early_candidates(
         report.Results(run.iter_entries(tmp_path)))
+
+
+@pytest.mark.parametrize("seed,via_early_suite", [(1, False), (1, True), (3, False)])
+def test_a_label_free_entry_with_early_candidates_is_derived_exactly(bench, tmp_path,
+                                                                     monkeypatch, seed,
+                                                                     via_early_suite):
+    """When the early epochs became candidates (select_first 9), a stored run with the
+    stride alone and its early partitions (its own, or the early suite's) give the new
+    label-free entry without training, equal to the entry of a run trained with them:
+    seed 1 picks an early epoch (5), seed 3 keeps its stride pick (12)."""
+    run, _ = bench
+    from scrcl.cli import sc
+
+    common = ["sc", "--methods", "scrcl", "--datasets", "demo", "--seeds", str(seed),
+              "--epochs", "12", "--threads", "1", "--set", "hid_dim=16", "--results"]
+    old, fresh = tmp_path / "old", tmp_path / "fresh"
+    path = f"sc/demo/scrcl__epochs-12__hid_dim-16/final/seed{seed}.json"
+    with monkeypatch.context() as m:  # the entries stored before the default changed
+        m.setattr(sc, "DEMO_CONFIG", sc.DEMO_CONFIG.replace(select_first=0))
+        run.execute([*common, str(old)])
+    stored = json.loads((old / path).read_text())
+    assert stored["config"]["select_first"] == 0
+    if via_early_suite:  # as the entries stored before session 7: no early partitions
+        stored["trace"] = [[*t[:3], None] if t[0] < 10 else t for t in stored["trace"]]
+        stored["candidates"] = [c for c in stored["candidates"] if c[0] >= 10]
+        (old / path).write_text(json.dumps(stored))
+        assert run.execute(["early", *common[3:], str(old)])["computed"] == 1
+    with monkeypatch.context() as m:
+        m.setattr(run, "train_protocols", lambda *a, **k: pytest.fail("trained again"))
+        counts = run.execute([*common, str(old)])
+    assert (counts["computed"], counts["up_to_date"]) == (1, 1)  # the oracle kept its hash
+    derived = json.loads((old / path).read_text())
+    run.execute([*common, str(fresh)])
+    trained = json.loads((fresh / path).read_text())
+    assert derived["derived"]["from"] == stored["input_hash"]
+    assert (derived["derived"]["early"] is not None) == via_early_suite
+    assert derived["epoch_used"] == trained["epoch_used"] == {1: 5, 3: 12}[seed]
+    for field in ("input_hash", "labels", "acc", "nmi", "ari", "f1", "trace", "candidates",
+                  "config", "n_clusters_found"):
+        assert derived[field] == trained[field], field
+    assert derived["train_s"] == stored["train_s"]  # the run's timings, not the derivation's
+    assert run.execute([*common, str(old)])["up_to_date"] == 2

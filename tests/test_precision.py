@@ -15,7 +15,7 @@ from scrcl.train import Inputs, embed, set_seed, train
 CPU = torch.device("cpu")
 CFG = ScrclConfig(hvg=60, k=8, tms=(2, 1), hid_dim=32, epochs=6, dropout=0.3, lr=1e-2,
                   weight_decay=1e-3, lambda1=1.0, lambda2=1.0, temperature=0.5,
-                  kmeans_n_init=3, select_stride=2)
+                  kmeans_n_init=3, select_stride=2, select_first=0)
 
 
 @pytest.fixture(scope="module")

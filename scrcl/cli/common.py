@@ -113,10 +113,11 @@ def add_run_options(parser: argparse.ArgumentParser, task: str) -> None:
                         "epochs before and after it; 'last' clusters the last epoch only")
     parser.add_argument("--select-first", type=int, default=None, metavar="N",
                         help="also make each of the first N epochs a candidate of 'final' "
-                        "(default 0). On the scRNA-seq stand-ins the barely trained model "
-                        "is often the best partition, and with N = 9 the silhouette rule "
-                        "picked it on 8 of 30 stored runs, each time with a higher ARI "
-                        "(BENCHMARKS.md, early candidates); not yet the default")
+                        "(default: 9 for scRNA-seq, 0 for spatial slices). On the scRNA-seq "
+                        "stand-ins the barely trained model is often the best partition: with "
+                        "N = 9 the silhouette rule picked one of them on 8 of 30 stored runs, "
+                        "each time with a higher ARI, and never on a spatial slice "
+                        "(BENCHMARKS.md, early candidates). 0 reproduces the stride only")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
                         help="random seeds, one model each; with three or more, their "
                              "partitions are also combined into one (the consensus, "

@@ -3,7 +3,8 @@
 Measured on the stand-ins (an earlier study of saved per-epoch traces; see BENCHMARKS.md),
 the clustering of a single epoch is unreliable: on Baron_mouse1 the last epoch scores ARI 0.52-0.54 where
 most epochs give 0.75-0.78, and on Baron_mouse2 most epochs give 0.45-0.58 and a few
-0.86. The model is therefore clustered every ``stride`` epochs and one partition is kept:
+0.86. The model is therefore clustered every ``stride`` epochs (and on scRNA-seq data on
+each of its first 9 epochs too, ``ScrclConfig.select_first``) and one partition is kept:
 
 * 'silhouette' (default): the partition with the highest silhouette (cosine) on its own
   embedding, computed on a fixed sample of at most 3,000 cells: the best-separated one.
