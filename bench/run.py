@@ -410,7 +410,7 @@ def store(ctx: Context, unit: Unit, key: Key, fields: dict,
     timings, when that was not this runner: its device, threads, machine and versions)."""
     env = environment(ctx)
     if ran is not None:
-        env.update({f: ran[f] for f in RUN_FIELDS if f in ran})
+        env.update({f: ran.get(f) for f in RUN_FIELDS})
     entry = {"suite": key.suite, "dataset": key.dataset, "method": key.method,
              "variant": key.variant, "protocol": key.protocol, "seed": key.seed, **fields,
              **env, "results_version": results_version(key.method),
@@ -523,7 +523,10 @@ def train_protocols(ctx: Context, inputs: _data.ScrclInputs, cfg, seed: int,
     from scrcl.metrics import evaluate
     from scrcl.pipeline import run_protocols
 
-    chosen_from = set(candidate_epochs(cfg.epochs, cfg.select_stride, first=cfg.select_first))
+    from scrcl.pipeline import early_candidates
+
+    chosen_from = set(candidate_epochs(cfg.epochs, cfg.select_stride,
+                                       first=early_candidates(cfg)))
     studied = chosen_from | set(_selection.EARLY_EPOCHS)  # early: clustered by the oracle only
 
     def record(_seed, method, epoch, labels, emb) -> None:
@@ -623,21 +626,31 @@ def probe_s_per_epoch(ctx: Context, unit: Unit, inputs: _data.ScrclInputs, cfg, 
 # ----------------------------------------------------------------------------- budget
 
 
+#: how many of a data set's latest stored training runs estimate its time per epoch
+RECENT_UNITS = 3
+
+
 def stored_s_per_epoch(ctx: Context, spec: _data.DatasetSpec) -> Optional[float]:
-    """Median wall seconds per epoch (training and clustering) of this data set's stored
-    scrcl entries on this device, else of its stored speed timings; None if neither."""
+    """Median wall seconds per epoch (training and clustering) of the last
+    ``RECENT_UNITS`` training runs stored for this data set on this device (the code
+    gets faster: older runs overestimate), else of its stored speed timings; None if
+    neither."""
     root = ctx.args.results
-    walls, speeds = [], []
+    walls: dict[tuple, tuple[str, float]] = {}  # one per training run (its entries share it)
+    speeds = []
     folders = [root / suite / spec.name for suite in SUITES]
     for e in (e for folder in folders if folder.is_dir() for e in iter_entries(folder)):
         if e.get("device") != ctx.args.device:
             continue
         if e.get("protocol") == SPEED_PROTOCOL:
             speeds += [t["s_per_epoch"] for t in e["by_precision"].values()]
-        elif e.get("method") in SCRCL_METHODS and e.get("epochs_run"):
-            walls.append(e["wall_s"] / e["epochs_run"])
+        elif (e.get("method") in SCRCL_METHODS and e.get("epochs_run")
+              and "derived" not in e):
+            run = (e["variant"], e["seed"], e["wall_s"])
+            walls[run] = (e.get("finished", ""), e["wall_s"] / e["epochs_run"])
     if walls:
-        return statistics.median(walls)
+        recent = sorted(walls.values())[-RECENT_UNITS:]
+        return statistics.median(w for _, w in recent)
     return 1.3 * max(speeds) if speeds else None  # clustering and scoring on top
 
 
@@ -812,8 +825,10 @@ def consensus_members(ctx: Context, unit: Unit, method: str = "scrcl") -> list[d
     results version) that keep their labels: one per seed, in seed order."""
     key = Key(unit.spec.kind, unit.spec.name, method, "final", 0, ctx.variant)
     folder = ctx.args.results / key.suite / key.dataset / key.folder / "final"
+    first = ctx.config(unit.spec).select_first
     found = [e for e in (read_entry(p) for p in folder.glob("seed*.json"))
-             if e and e.get("labels") and e.get("results_version") == RESULTS_VERSION]
+             if e and e.get("labels") and e.get("results_version") == RESULTS_VERSION
+             and e["config"].get("select_first", 0) == first]  # the current choice's
     return sorted(found, key=lambda e: e["seed"])  # the pipeline's order
 
 
@@ -861,10 +876,16 @@ def run_consensus(ctx: Context, unit: Unit, pending: list[Key]) -> None:
 def selection_member(ctx: Context, spec: _data.DatasetSpec, seed: int) -> Optional[dict]:
     """The stored label-free scrcl entry (k-means, this variant, current results version)
     of a data set and seed that keeps its candidate partitions, else None."""
+    from scrcl.clustering.selection import candidate_epochs
+
     key = Key(spec.kind, spec.name, "scrcl", "final", seed, ctx.variant)
     entry = read_entry(key.path(ctx.args.results))
     if entry and entry.get("candidates") and entry.get("results_version") == RESULTS_VERSION:
-        return entry
+        config = entry["config"]
+        wanted = candidate_epochs(entry["epochs"], config["select_stride"],
+                                  first=config.get("select_first", 0))
+        if set(wanted) <= {r[0] for r in entry["candidates"]}:
+            return entry
     return None
 
 
@@ -1041,9 +1062,9 @@ def early_rows(ctx: Context, key: Key, member: dict,
         return (*own, None)
     early = read_entry(Key("early", key.dataset, "scrcl", "final", key.seed,
                            key.variant).path(ctx.args.results))
-    if (early is None or not early.get("reproduced") or early.get("results_version")
+    if (early is None or early.get("max_ari_diff") != 0 or early.get("results_version")
             != RESULTS_VERSION or early["inputs"].get("member") != member["input_hash"]):
-        return None
+        return None  # none, or not this run's, or its ARI not identical to the trace's
     found = complete(early["early"], early["candidates"])
     return (*found, early["input_hash"]) if found else None
 
@@ -1071,6 +1092,7 @@ def derive_final(ctx: Context, unit: Unit, key: Key) -> bool:
     import numpy as np
 
     from _results import unpack_labels
+    from scrcl.clustering.selection import candidate_epochs
 
     cfg = ctx.config(unit.spec)
     if (key.method != "scrcl" or key.protocol != "final" or cfg.select != "silhouette"
@@ -1078,7 +1100,9 @@ def derive_final(ctx: Context, unit: Unit, key: Key) -> bool:
         return False
     member = read_entry(key.path(ctx.args.results))
     if (member is None or member.get("epoch_used") is None or member["input_hash"]
-            != input_hash(hash_inputs(ctx, unit, key, cfg.replace(select_first=0)))):
+            != input_hash(hash_inputs(ctx, unit, key, cfg.replace(select_first=0)))
+            or not any(t[0] == member["epoch_used"] and t[3] is not None
+                       for t in member.get("trace") or [])):  # stored before traces
         return False
     rows = early_rows(ctx, key, member, cfg.select_first)
     epoch = silhouette_pick(member, rows[0]) if rows else None
@@ -1095,13 +1119,16 @@ def derive_final(ctx: Context, unit: Unit, key: Key) -> bool:
     by_epoch.update({r[0]: r for r in early_t})
     candidates = {r[0]: r for r in member.get("candidates") or []}
     candidates.update({r[0]: r for r in early_c})
+    if not set(candidate_epochs(cfg.epochs, cfg.select_stride)) <= set(candidates):
+        candidates = {}  # a run stored before candidates were kept: none, as it had
     meta = {"suite", "dataset", "method", "variant", "protocol", "seed", "results_version",
             "input_hash", "inputs", "git", "finished", "command", *RUN_FIELDS}
     fields = {f: v for f, v in member.items() if f not in meta}
     fields.update(scores_fields(inputs.truth, labels), epoch_used=epoch,
                   labels=labels.astype(int).tolist(), config=cfg.to_dict(),
                   trace=[by_epoch[e] for e in sorted(by_epoch)],
-                  candidates=[candidates[e] for e in sorted(candidates)],
+                  candidates=[candidates[e] for e in sorted(candidates)] or None,
+                  losses=member.get("losses") or member_losses(member),
                   derived={"from": member["input_hash"], "early": early_hash,
                            "from_epoch_used": member["epoch_used"],
                            "from_ari": member["ari"], "run_git": member.get("git"),

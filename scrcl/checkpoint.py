@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 CHECKPOINT_DIRNAME = ".checkpoints"  # beside the results folders: <out>/../.checkpoints/<dataset>/
 FORMAT_VERSION = 1
 #: configuration fields that may change between the interrupted run and its resumption
-_MAY_DIFFER = ("epochs", "kmeans_n_init", "preset", "radius", "pca_threshold")
+#: (none of them changes training; the label-free choice's settings since Nov 2026)
+_MAY_DIFFER = ("epochs", "kmeans_n_init", "preset", "radius", "pca_threshold", "select",
+               "select_stride", "select_first")
 
 
 @dataclass(frozen=True)
@@ -117,12 +119,19 @@ def load(path: Path, ident: dict, map_location: torch.device) -> Optional[dict]:
     if not isinstance(payload, dict) or payload.get("version") != FORMAT_VERSION:
         raise ScrclInputError(f"{path} is not a scrcl checkpoint of this version; delete it or "
                               f"run without --resume")
-    if payload["identity"] != ident:
-        diff = sorted(_differences(payload["identity"], ident))
+    if _training_part(payload["identity"]) != _training_part(ident):
+        diff = sorted(_differences(_training_part(payload["identity"]), _training_part(ident)))
         raise ScrclInputError(f"the checkpoint {path} was written by a different run "
                               f"({', '.join(diff)} differ); delete it, point --checkpoint-dir "
                               f"elsewhere, or run without --resume")
     return payload
+
+
+def _training_part(ident: dict) -> dict:
+    """The identity without the fields that may differ (a checkpoint written before a field
+    joined ``_MAY_DIFFER`` still stored it)."""
+    config = {k: v for k, v in ident.get("config", {}).items() if k not in _MAY_DIFFER}
+    return {**ident, "config": config}
 
 
 def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:

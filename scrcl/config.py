@@ -30,7 +30,8 @@ class ScrclConfig:
 
     Defaults (used for any data set without a published preset) are the published
     Baron_human preset for scRNA-seq, the largest and most typical benchmark, with
-    ``out_dim`` equal to the number of clusters.
+    ``out_dim`` equal to the number of clusters, and the scRNA-seq ``select_first``; for
+    spatial data start from ``default_config("ST")`` or a preset (``select_first`` 0).
     """
 
     hvg: int = 2000  # number of highly variable genes (G)

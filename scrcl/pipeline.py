@@ -145,13 +145,19 @@ def run_seeds(data: PreparedData, cfg: ScrclConfig, n_clusters: int, seeds: Sequ
                          distributed=distributed)[protocol]
 
 
+def early_candidates(cfg: ScrclConfig) -> int:
+    """How many first epochs are candidates of the label-free choice: ``select_first`` for
+    the silhouette rule (measured for it alone), none for 'stable' and 'last'."""
+    return cfg.select_first if cfg.select == "silhouette" else 0
+
+
 class _FinalChoice:
     """Label-free choice among the clusterings of the candidate epochs (``cfg.select``)."""
 
     def __init__(self, cfg: ScrclConfig) -> None:
         self.select = cfg.select
         self.wanted = set(candidate_epochs(cfg.epochs, cfg.select_stride,
-                                           first=cfg.select_first)
+                                           first=early_candidates(cfg))
                           if cfg.select in ("silhouette", "stable") else [cfg.epochs])
         self.candidates: list[tuple[int, np.ndarray, np.ndarray]] = []
         self.best_sil = -np.inf
@@ -260,7 +266,7 @@ def run_protocols(data: PreparedData, cfg: ScrclConfig, n_clusters: int,
         every = (eval_every if any("oracle" in w for w in wanted.values())
                  else cfg.select_stride)
         trained = train(inputs, cfg, out_dim, seed, on_epoch=on_epoch, eval_every=every,
-                        eval_first=cfg.select_first,
+                        eval_first=early_candidates(cfg),
                         progress=progress, desc=f"seed {seed}", checkpoint=checkpoint,
                         distributed=distributed, batches=plan)
         wall = time.perf_counter() - start

@@ -376,8 +376,10 @@ def test_selection_gap_reads_the_answer_key_picks_from_a_full_trace(bench):
     ari.update({3: 0.7, 10: 0.5, 15: 0.9, 20: 0.4})
     entry = {"epochs": 20, "ari": 0.4, "config": {"select_stride": 10},
              "trace": [[e, a, 0.0, None] for e, a in ari.items()]}
-    assert report.gap_scores(entry) == {"final": 0.4, "stride": 0.5, "early": 0.7,
-                                        "all": 0.9}
+    assert report.gap_scores(entry) == {"final": 0.4, "candidates": 0.5, "stride": 0.5,
+                                        "early": 0.7, "all": 0.9}
+    entry["config"]["select_first"] = 9  # epochs 1-9 are the run's candidates too
+    assert report.gap_scores(entry)["candidates"] == 0.7
     entry["trace"] = entry["trace"][9::10]  # a label-free run alone: candidates only
     assert report.gap_scores(entry) is None
 
@@ -408,14 +410,16 @@ def test_early_suite_reproduces_the_first_epochs_of_a_stored_run(bench, tmp_path
         report.Results(run.iter_entries(tmp_path)))
 
 
-@pytest.mark.parametrize("seed,via_early_suite", [(1, False), (1, True), (3, False)])
+@pytest.mark.parametrize("seed,source", [(1, "own"), (1, "early suite"), (3, "own"),
+                                         (1, "early suite, no candidates")])
 def test_a_label_free_entry_with_early_candidates_is_derived_exactly(bench, tmp_path,
                                                                      monkeypatch, seed,
-                                                                     via_early_suite):
+                                                                     source):
     """When the early epochs became candidates (select_first 9), a stored run with the
     stride alone and its early partitions (its own, or the early suite's) give the new
     label-free entry without training, equal to the entry of a run trained with them:
-    seed 1 picks an early epoch (5), seed 3 keeps its stride pick (12)."""
+    seed 1 picks an early epoch (5), seed 3 keeps its stride pick (12). A run stored
+    before candidates were kept gives an entry without candidates (not early ones alone)."""
     run, _ = bench
     from scrcl.cli import sc
 
@@ -428,9 +432,10 @@ def test_a_label_free_entry_with_early_candidates_is_derived_exactly(bench, tmp_
         run.execute([*common, str(old)])
     stored = json.loads((old / path).read_text())
     assert stored["config"]["select_first"] == 0
-    if via_early_suite:  # as the entries stored before session 7: no early partitions
+    if source != "own":  # as the entries stored before session 7: no early partitions
         stored["trace"] = [[*t[:3], None] if t[0] < 10 else t for t in stored["trace"]]
-        stored["candidates"] = [c for c in stored["candidates"] if c[0] >= 10]
+        stored["candidates"] = ([c for c in stored["candidates"] if c[0] >= 10]
+                                if source == "early suite" else None)
         (old / path).write_text(json.dumps(stored))
         assert run.execute(["early", *common[3:], str(old)])["computed"] == 1
     with monkeypatch.context() as m:
@@ -441,10 +446,58 @@ def test_a_label_free_entry_with_early_candidates_is_derived_exactly(bench, tmp_
     run.execute([*common, str(fresh)])
     trained = json.loads((fresh / path).read_text())
     assert derived["derived"]["from"] == stored["input_hash"]
-    assert (derived["derived"]["early"] is not None) == via_early_suite
+    assert (derived["derived"]["early"] is not None) == (source != "own")
     assert derived["epoch_used"] == trained["epoch_used"] == {1: 5, 3: 12}[seed]
-    for field in ("input_hash", "labels", "acc", "nmi", "ari", "f1", "trace", "candidates",
-                  "config", "n_clusters_found"):
+    for field in ("input_hash", "labels", "acc", "nmi", "ari", "f1", "trace", "config",
+                  "n_clusters_found", "losses"):
         assert derived[field] == trained[field], field
+    if source.endswith("no candidates"):
+        assert derived["candidates"] is None
+    else:
+        assert derived["candidates"] == trained["candidates"]
     assert derived["train_s"] == stored["train_s"]  # the run's timings, not the derivation's
     assert run.execute([*common, str(old)])["up_to_date"] == 2
+
+
+def test_no_derived_entry_from_an_early_entry_that_did_not_reproduce_its_run(bench, tmp_path,
+                                                                             monkeypatch):
+    """An early suite entry whose ARI differs from the run's trace is not used: the unit
+    trains instead."""
+    run, _ = bench
+    from scrcl.cli import sc
+
+    common = ["sc", "--methods", "scrcl", "--datasets", "demo", "--seeds", "1",
+              "--epochs", "12", "--threads", "1", "--set", "hid_dim=16", "--results",
+              str(tmp_path)]
+    path = tmp_path / "sc/demo/scrcl__epochs-12__hid_dim-16/final/seed1.json"
+    with monkeypatch.context() as m:
+        m.setattr(sc, "DEMO_CONFIG", sc.DEMO_CONFIG.replace(select_first=0))
+        run.execute(common)
+    stored = json.loads(path.read_text())
+    stored["trace"] = [[*t[:3], None] if t[0] < 10 else t for t in stored["trace"]]
+    stored["candidates"] = [c for c in stored["candidates"] if c[0] >= 10]
+    path.write_text(json.dumps(stored))
+    assert run.execute(["early", *common[3:]])["computed"] == 1
+    early = next((tmp_path / "early/demo").glob("*/final/seed1.json"))
+    entry = json.loads(early.read_text())
+    early.write_text(json.dumps({**entry, "max_ari_diff": 0.0001}))
+    run.execute(common)
+    assert "derived" not in json.loads(path.read_text())  # trained
+
+
+def test_time_estimate_follows_the_latest_training_runs(bench, tmp_path):
+    """The budget's seconds per epoch: the median of the latest 3 training runs of the data
+    set (the entries of one run count once), not of older, slower code."""
+    run, _ = bench
+    args = run.build_parser().parse_args(["sc", "--results", str(tmp_path)])
+    ctx = run.Context(args, [], {}, 0.0)
+    runs = [("2026-11-01", 9.0), ("2026-11-02", 9.0), ("2026-11-20", 1.0),
+            ("2026-11-21", 2.0), ("2026-11-22", 3.0)]
+    for seed, (day, per_epoch) in enumerate(runs):
+        for protocol in ("final", "oracle"):  # one run, two entries
+            key = run.Key("sc", "demo", "scrcl", protocol, seed)
+            run.write_entry(key, tmp_path, {
+                "suite": "sc", "dataset": "demo", "method": "scrcl", "variant": "",
+                "protocol": protocol, "seed": seed, "device": args.device, "epochs_run": 10,
+                "wall_s": per_epoch * 10, "finished": f"{day}T00:00:00+00:00"})
+    assert run.stored_s_per_epoch(ctx, run._data.dataset_spec("demo")) == 2.0

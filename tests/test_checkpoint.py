@@ -105,6 +105,24 @@ def test_the_random_state_matters(inputs, uninterrupted, tmp_path):
                                                       resumed.model.parameters()))
 
 
+def test_settings_of_the_label_free_choice_may_differ_on_resume(inputs, uninterrupted,
+                                                                 tmp_path):
+    """select, select_stride and select_first do not change training: a checkpoint written
+    before the scRNA-seq default became select_first 9 (its identity still holding the
+    old value) resumes under the new default to the same weights."""
+    full, _ = uninterrupted
+    train(inputs, CFG.replace(epochs=4, select_first=0), 3, SEED, progress=False,
+          checkpoint=CheckpointPlan(tmp_path, every=100))
+    payload = torch.load(tmp_path / f"seed{SEED}.pt", weights_only=False)
+    payload["identity"]["config"]["select_first"] = 0  # as written by the older identity
+    torch.save(payload, tmp_path / f"seed{SEED}.pt")
+    resumed = train(inputs, CFG.replace(select_first=9, select="stable"), 3, SEED,
+                    progress=False, checkpoint=CheckpointPlan(tmp_path, resume=True))
+    assert resumed.start_epoch == 4
+    assert all(torch.equal(a, b) for a, b in zip(full.model.parameters(),
+                                                  resumed.model.parameters()))
+
+
 def test_a_checkpoint_of_another_run_is_refused(inputs, tmp_path):
     train(inputs, CFG.replace(epochs=2), 3, SEED, progress=False,
           checkpoint=CheckpointPlan(tmp_path, every=1))

@@ -167,6 +167,10 @@ def test_select_first_adds_the_first_epochs_to_the_label_free_candidates(data):
     best = max(seen, key=lambda e: (seen[e], e))
     assert early["final"].runs[0].epoch_used == best
     assert early["final"].runs[0].losses == plain["final"].runs[0].losses
+    seen.clear()  # measured for the silhouette rule alone: 'stable' keeps the stride
+    run_protocols(data, CFG.replace(select_first=3, select="stable"), 3, [5], ("final",),
+                  device="cpu", progress=False, epoch_hook=hook)
+    assert sorted(seen) == [2, 4, 6]
 
 
 def test_no_cuda_call_on_a_machine_without_cuda(data, monkeypatch):
