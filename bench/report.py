@@ -198,7 +198,7 @@ def variants(res: Results) -> str:
     the parity criterion of issue 9 (or |Δ mean| <= 0.02)."""
     rows = []
     for suite, ds, method, protocol, variant in sorted(res.variants):
-        if method != "scrcl":
+        if method != "scrcl" or suite not in ("sc", "st"):  # the early suite: its own block
             continue
         runs = res.variants[suite, ds, method, protocol, variant]
         base = {e["seed"]: e for e in res.get(suite, ds, method, protocol)}
@@ -505,20 +505,25 @@ def early_candidates(res: Results) -> str:
     """The silhouette rule with epochs 1-9 among its candidates, from the early suite's
     reconstruction of stored runs, beside the rule as it is (the stored label-free ARI)."""
     rows = []
-    for ds in res.datasets("early", SC_DATASETS + ST_DATASETS):
-        runs = res.get("early", ds, "scrcl", "final")
+    groups = [(ds, "", res.get("early", ds, "scrcl", "final"))
+              for ds in res.datasets("early", SC_DATASETS + ST_DATASETS)]
+    groups += [(ds, variant, runs) for (suite, ds, _, _, variant), runs
+               in sorted(res.variants.items()) if suite == "early"]
+    for ds, variant, runs in groups:
         if not runs:
             continue
         before = [e["member_ari"] for e in runs]
         after = [e["ari"] for e in runs]
         worse = sum(a < b - 1e-12 for a, b in zip(after, before))
-        rows.append([ds, len(runs), mean_std(before), mean_std(after),
+        rows.append([ds, variant.replace("__", ", ") or "defaults", len(runs),
+                     mean_std(before), mean_std(after),
                      f"{statistics.fmean(after) - statistics.fmean(before):+.3f}",
                      f"{sum(e['epoch_used'] <= 9 for e in runs)} of {len(runs)} "
                      f"({worse} lower)",
                      f"{sum(bool(e['reproduced']) for e in runs)} of {len(runs)} "
                      f"(max {max(e['max_ari_diff'] for e in runs):.4f})"])
-    return table(["data set", "seeds", "silhouette over every 10th epoch (the stride alone)",
+    return table(["data set", "settings", "seeds",
+                  "silhouette over every 10th epoch (the stride alone)",
                   "silhouette, epochs 1-9 too", "Δ ARI",
                   "seeds whose pick moved to 1-9 (of them, lower ARI)",
                   "epochs 1-9 reproduced (ARI within 1e-4 of the stored trace)"], rows)
