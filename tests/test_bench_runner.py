@@ -501,3 +501,24 @@ def test_time_estimate_follows_the_latest_training_runs(bench, tmp_path):
                 "protocol": protocol, "seed": seed, "device": args.device, "epochs_run": 10,
                 "wall_s": per_epoch * 10, "finished": f"{day}T00:00:00+00:00"})
     assert run.stored_s_per_epoch(ctx, run._data.dataset_spec("demo")) == 2.0
+
+
+def test_the_probe_leaves_out_the_one_off_costs(bench, monkeypatch):
+    """The budget's probe times 2 epochs after a 1-epoch warm-up: a first call that
+    compiles (here 0.5 s extra) does not enter the estimate."""
+    import time
+
+    run, _ = bench
+    calls = []
+
+    def fake_train(ctx, inputs, cfg, *args, **kwargs):
+        time.sleep((0.5 if not calls else 0.0) + 0.01 * cfg.epochs)
+        calls.append(cfg.epochs)
+
+    monkeypatch.setattr(run, "train_protocols", fake_train)
+    monkeypatch.setattr(run, "unit_clustering", lambda *a: (3, {}, None))
+    from scrcl.config import ScrclConfig
+
+    per_epoch = run.probe_s_per_epoch(None, None, None, ScrclConfig(), 5, ["scrcl"],
+                                      ["final"])
+    assert calls == [1, 2] and 0.009 < per_epoch < 0.1
