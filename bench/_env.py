@@ -77,7 +77,8 @@ def versions() -> dict:
 
 @functools.lru_cache(maxsize=None)
 def git_state() -> dict:
-    """HEAD commit, and whether scrcl/ or bench/ differ from it (None outside a checkout)."""
+    """HEAD commit, and whether scrcl/ or bench/ differ from it (None outside a checkout;
+    a copy of the tree without .git, e.g. on a GPU machine, names it in $SCRCL_GIT_COMMIT)."""
     def git(*args: str) -> Optional[str]:
         try:
             done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
@@ -88,6 +89,8 @@ def git_state() -> dict:
 
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--", "scrcl", "bench", ":!bench/results")
+    if commit is None and os.environ.get("SCRCL_GIT_COMMIT"):
+        return {"commit": os.environ["SCRCL_GIT_COMMIT"], "dirty": False}
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 

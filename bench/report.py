@@ -25,7 +25,8 @@ sys.path[:0] = [p for p in (str(BENCH), str(BENCH.parent)) if p not in sys.path]
 
 from _data import DLPFC_SLICES, SC_DATASETS, ST_DATASETS  # noqa: E402
 from _results import RESULTS_DIR, iter_entries  # noqa: E402
-from run import SCRCL_METHODS, SPEED_DATASETS, SPEED_PROTOCOL, results_version  # noqa: E402
+from run import (SCRCL_METHODS, SPEED_DATASETS, SPEED_PROTOCOL, SPEED_PROTOCOLS,
+                 results_version)  # noqa: E402
 from scrcl.config import SELECT_FIRST  # noqa: E402
 from scrcl.io import atomic_path  # noqa: E402
 
@@ -340,23 +341,32 @@ def st_summary(res: Results) -> str:
 
 
 def speed(res: Results) -> str:
-    """fp32 against bf16 seconds per training epoch, timed in one process."""
+    """fp32 against bf16 seconds per training epoch, timed in one process (CPU, then CUDA
+    where a GPU run is stored)."""
     rows = []
-    for ds in res.datasets("speed", SPEED_DATASETS):
-        runs = res.get("speed", ds, "scrcl", SPEED_PROTOCOL)
-        if not runs:
-            rows.append([ds, DASH, DASH, DASH, 0, DASH, DASH, DASH, DASH, DASH, DASH])
-            continue
-        for e in runs:
-            fp32, bf16 = e["by_precision"]["fp32"], e["by_precision"]["bf16"]
-            rows.append([ds, f"{e['n_cells']} × {e['n_features']}", e["device"], e["threads"],
-                         e["epochs"], f"{fp32['s_per_epoch']:.3f}",
-                         f"{bf16['s_per_epoch']:.3f} ({bf16['precision']})",
-                         f"{e['bf16_over_fp32']:.2f}", f"{fp32['s_per_epoch'] * 500:.0f}",
-                         f"{e['peak_rss_mb']:.0f}", res.machine_of([e])])
+    for device, protocol in SPEED_PROTOCOLS.items():
+        for ds in res.datasets("speed", SPEED_DATASETS if device == "cpu" else []):
+            runs = res.get("speed", ds, "scrcl", protocol)
+            if not runs and device != "cpu":
+                continue
+            if not runs:
+                rows.append([ds, DASH, device, DASH, 0, DASH, DASH, DASH, DASH, DASH, DASH,
+                             DASH])
+                continue
+            for e in runs:
+                fp32, bf16 = e["by_precision"]["fp32"], e["by_precision"]["bf16"]
+                gpu = [t.get("peak_gpu_mb") for t in (fp32, bf16)]
+                rows.append([ds, f"{e['n_cells']} × {e['n_features']}", e["device"],
+                             e["threads"], e["epochs"], f"{fp32['s_per_epoch']:.4f}",
+                             f"{bf16['s_per_epoch']:.4f} ({bf16['precision']})",
+                             f"{e['bf16_over_fp32']:.2f}", f"{fp32['s_per_epoch'] * 500:.0f}",
+                             f"{e['peak_rss_mb']:.0f}",
+                             DASH if None in gpu else f"{gpu[0]:.0f} / {gpu[1]:.0f}",
+                             res.machine_of([e])])
     return table(["data set", "cells × features", "device", "threads",
                   "timed epochs each", "fp32 s / epoch", "bf16 s / epoch (ran as)",
-                  "bf16 / fp32", "fp32 s / 500 epochs", "peak RSS (MB)", "machine"], rows)
+                  "bf16 / fp32", "fp32 s / 500 epochs", "peak RSS (MB)",
+                  "peak GPU MB (fp32 / bf16)", "machine"], rows)
 
 
 def costs(res: Results) -> str:

@@ -76,6 +76,8 @@ SPEED_DATASETS = ("Baron_mouse1", "Baron_mouse2", "MCA_mouse_bladder_select2100"
                   "CITE_CBMC_top2000", "151507")
 SPEED_PRECISIONS = ("fp32", "bf16")
 SPEED_PROTOCOL = "epoch_time"
+#: the speed suite's protocol per device: CUDA timings are stored beside the CPU ones
+SPEED_PROTOCOLS = {"cpu": SPEED_PROTOCOL, "cuda": SPEED_PROTOCOL + "_cuda"}
 #: consensus suite methods -> scrcl.clustering.consensus method ("scrcl-consensus": what
 #: the pipeline makes, scrcl.clustering.consensus.consensus_method_for: average linkage
 #: since Nov 2026, k-means on the profiles before)
@@ -328,7 +330,7 @@ def plan(ctx: Context) -> list[Unit]:
     units: list[Unit] = []
     variant = ctx.variant  # baselines read no scrcl setting: they have none
     if suite == "speed":
-        units += [Unit("speed", s, seed, [Key(suite, s.name, "scrcl", SPEED_PROTOCOL, seed,
+        units += [Unit("speed", s, seed, [Key(suite, s.name, "scrcl", SPEED_PROTOCOLS[args.device], seed,
                                               variant)])
                   for seed in seeds for s in specs]
     elif suite == "consensus":
@@ -645,7 +647,7 @@ def stored_s_per_epoch(ctx: Context, spec: _data.DatasetSpec) -> Optional[float]
     for e in (e for folder in folders if folder.is_dir() for e in iter_entries(folder)):
         if e.get("device") != ctx.args.device:
             continue
-        if e.get("protocol") == SPEED_PROTOCOL:
+        if e.get("protocol") in SPEED_PROTOCOLS.values():
             speeds += [t["s_per_epoch"] for t in e["by_precision"].values()]
         elif (e.get("method") in SCRCL_METHODS and e.get("epochs_run")
               and "derived" not in e):

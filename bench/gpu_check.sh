@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The GPU-only checks of the precision issue, in one call on a machine with a CUDA GPU:
+# the scripts run with --device cuda in both precisions (s/epoch and peak GPU memory in
+# their metrics.json), draw_DEGs.py on a CUDA run, DDP over nccl with torchrun, and the
+# runner's speed suite on cuda (stored entries, tabled by bench/report.py beside the CPU).
+#
+#   SCRCL_SHARED_DATA=/path/to/shared/data OUT=/tmp/gpu bash bench/gpu_check.sh
+#
+# Needs Baron_mouse1 (substitutes/scdata) and 151507 (stdata_pca) under $SCRCL_SHARED_DATA;
+# the speed suite uses whichever of its data sets are there. Logs and outputs go to $OUT.
+set -u
+: "${SCRCL_SHARED_DATA:?set it to the folder that holds substitutes/ and stdata_pca/}"
+OUT=${OUT:-/tmp/scrcl_gpu}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+sc="$SCRCL_SHARED_DATA/substitutes/scdata/Baron_mouse1.h5ad"
+st="$SCRCL_SHARED_DATA/stdata_pca/151507.h5ad"
+status=0
+step() {  # step NAME COMMAND...: run, log, and keep going on failure
+    local name=$1; shift
+    echo "=== $name: $*"
+    local t0=$SECONDS
+    if "$@" >"$OUT/$name.log" 2>&1; then echo "    ok ($((SECONDS - t0)) s)"
+    else echo "    FAILED ($((SECONDS - t0)) s): tail of $OUT/$name.log"; tail -5 "$OUT/$name.log"; status=1
+    fi
+}
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python -c "import torch, torch_geometric, scanpy; print('torch', torch.__version__, 'pyg', torch_geometric.__version__, 'scanpy', scanpy.__version__, 'cuda', torch.cuda.is_available(), 'bf16', torch.cuda.is_bf16_supported())"
+for p in fp32 bf16; do
+    step "runSC_$p" python runSC.py --dataset "$sc" --device cuda --precision "$p" --seeds 5 \
+        --quiet --out "$OUT/runSC_$p"
+    step "runST_$p" python runST.py --dataset "$st" --device cuda --precision "$p" --seeds 5 \
+        --quiet --out "$OUT/runST_$p"
+done
+step draw_DEGs python draw_DEGs.py --dataset "$sc" --results "$OUT/runSC_bf16" \
+    --out "$OUT/degs" --no-umap -q
+step ddp_nccl python -m torch.distributed.run --nproc-per-node 1 runSC.py --dataset "$sc" \
+    --device cuda --seeds 5 --epochs 20 --ddp --quiet --out "$OUT/ddp"
+python - "$OUT" <<'EOF'
+import json, sys, pathlib
+for m in sorted(pathlib.Path(sys.argv[1]).glob("*/metrics.json")):
+    d = json.loads(m.read_text())
+    seeds = [{k: s.get(k) for k in ("seed", "ari", "epoch_used", "wall_s")} for s in d["per_seed"]]
+    print(m.parent.name, d.get("device"), d.get("precision"), d.get("protocol"),
+          "epochs", d["config"].get("epochs"), json.dumps(d.get("memory")), json.dumps(seeds))
+EOF
+exit $status
