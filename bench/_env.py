@@ -78,7 +78,8 @@ def versions() -> dict:
 @functools.lru_cache(maxsize=None)
 def git_state() -> dict:
     """HEAD commit, and whether scrcl/ or bench/ differ from it (None outside a checkout;
-    a copy of the tree without .git, e.g. on a GPU machine, names it in $SCRCL_GIT_COMMIT)."""
+    a copy of the tree whose .git is not current, e.g. on a GPU machine, names the commit
+    in $SCRCL_GIT_COMMIT)."""
     def git(*args: str) -> Optional[str]:
         try:
             done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
@@ -87,10 +88,10 @@ def git_state() -> dict:
             return None
         return done.stdout.strip() if done.returncode == 0 else None
 
+    if os.environ.get("SCRCL_GIT_COMMIT"):
+        return {"commit": os.environ["SCRCL_GIT_COMMIT"], "dirty": False}
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--", "scrcl", "bench", ":!bench/results")
-    if commit is None and os.environ.get("SCRCL_GIT_COMMIT"):
-        return {"commit": os.environ["SCRCL_GIT_COMMIT"], "dirty": False}
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 

@@ -144,6 +144,19 @@ def run_record(dataset: str, result: RunResult, n_cells: int, n_genes: int,
     }
 
 
+def _plain_strings(adata: ad.AnnData) -> ad.AnnData:
+    """``adata`` with pandas string arrays (the default string dtype of pandas 3) as
+    object columns, in place: every anndata writes those, while nullable strings need an
+    opt-in setting of anndata >= 0.11 and files that older versions cannot read."""
+    for frame in (adata.obs, adata.var):
+        if isinstance(frame.index.dtype, pd.StringDtype):
+            frame.index = frame.index.astype(object)
+        for col in frame.columns:
+            if isinstance(frame[col].dtype, pd.StringDtype):
+                frame[col] = frame[col].astype(object)
+    return adata
+
+
 def write_outputs(out_dir: Path, adata: ad.AnnData, record: dict, result: RunResult,
                   cells: np.ndarray) -> None:
     """metrics.json, labels.csv and scrcl.h5ad, all or nothing."""
@@ -160,7 +173,7 @@ def write_outputs(out_dir: Path, adata: ad.AnnData, record: dict, result: RunRes
         with atomic_dir(out_dir) as tmp:
             write_json(tmp / "metrics.json", record)
             labels.to_csv(tmp / "labels.csv")
-            adata.write_h5ad(tmp / "scrcl.h5ad")
+            _plain_strings(adata).write_h5ad(tmp / "scrcl.h5ad")
     except OSError as exc:
         raise ScrclInputError(f"cannot write the results folder {out_dir} "
                               f"({exc.strerror or exc}); nothing was written, choose another "
