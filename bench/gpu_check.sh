@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # The GPU-only checks of the precision issue, in one call on a machine with a CUDA GPU:
 # the scripts run with --device cuda in both precisions (s/epoch and peak GPU memory in
-# their metrics.json), draw_DEGs.py on a CUDA run, DDP over nccl with torchrun, and the
-# runner's speed suite on cuda (stored entries, tabled by bench/report.py beside the CPU).
+# their metrics.json), draw_DEGs.py on a CUDA run and DDP over nccl with torchrun. The
+# scripts are given the files' paths, so they run with the documented defaults (no preset).
 #
 #   SCRCL_SHARED_DATA=/path/to/shared/data OUT=/tmp/gpu bash bench/gpu_check.sh
 #
 # Needs Baron_mouse1 (substitutes/scdata) and 151507 (stdata_pca) under $SCRCL_SHARED_DATA;
-# the speed suite uses whichever of its data sets are there. Logs and outputs go to $OUT.
+# the speed suite is a separate call (bench/run.py speed --device cuda). Logs, outputs and
+# the record gpu_check.json go to $OUT.
 set -u
 : "${SCRCL_SHARED_DATA:?set it to the folder that holds substitutes/ and stdata_pca/}"
 OUT=${OUT:-/tmp/scrcl_gpu}
 mkdir -p "$OUT"
+exec > >(tee "$OUT/check.log") 2>&1
 export PYTHONUNBUFFERED=1
 sc="$SCRCL_SHARED_DATA/substitutes/scdata/Baron_mouse1.h5ad"
 st="$SCRCL_SHARED_DATA/stdata_pca/151507.h5ad"
@@ -36,12 +38,7 @@ step draw_DEGs python draw_DEGs.py --dataset "$sc" --results "$OUT/runSC_bf16" \
     --out "$OUT/degs" --no-umap -q
 step ddp_nccl python -m torch.distributed.run --nproc-per-node 1 runSC.py --dataset "$sc" \
     --device cuda --seeds 5 --epochs 20 --ddp --quiet --out "$OUT/ddp"
-python - "$OUT" <<'EOF'
-import json, sys, pathlib
-for m in sorted(pathlib.Path(sys.argv[1]).glob("*/metrics.json")):
-    d = json.loads(m.read_text())
-    seeds = [{k: s.get(k) for k in ("seed", "ari", "epoch_used", "wall_s")} for s in d["per_seed"]]
-    print(m.parent.name, d.get("device"), d.get("precision"), d.get("protocol"),
-          "epochs", d["config"].get("epochs"), json.dumps(d.get("memory")), json.dumps(seeds))
-EOF
+# the record to store as bench/results/gpu_check/<date>.json (bench/report.py tables it)
+python bench/gpu_summary.py "$OUT" "$OUT/check.log" --commit "${SCRCL_GIT_COMMIT:-}" \
+    --gpu "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" > "$OUT/gpu_check.json"
 exit $status

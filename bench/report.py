@@ -13,6 +13,7 @@ count (0), never a number.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import statistics
 import sys
@@ -25,6 +26,9 @@ sys.path[:0] = [p for p in (str(BENCH), str(BENCH.parent)) if p not in sys.path]
 
 from _data import DLPFC_SLICES, SC_DATASETS, ST_DATASETS  # noqa: E402
 from _results import RESULTS_DIR, iter_entries  # noqa: E402
+
+#: records of bench/gpu_check.sh
+GPU_CHECKS = RESULTS_DIR / "gpu_check"
 from run import (SCRCL_METHODS, SPEED_DATASETS, SPEED_PROTOCOL, SPEED_PROTOCOLS,
                  results_version)  # noqa: E402
 from scrcl.config import SELECT_FIRST  # noqa: E402
@@ -627,6 +631,33 @@ def scaling(res: Results) -> str:
         f"a GPU (inputs and activations), within an 80 GB GPU.")
 
 
+def gpu_check(res: Results) -> str:
+    """The records of bench/gpu_check.sh (bench/results/gpu_check/*.json): the scripts on a
+    GPU, both precisions, with the steps that ran."""
+    recs = sorted(GPU_CHECKS.glob("*.json"))
+    if not recs:
+        return "No GPU check stored yet (`bash bench/gpu_check.sh` on a machine with a GPU)."
+    rows, steps = [], []
+    for path in recs:
+        d = json.loads(path.read_text())
+        torch_v = next((r["versions"].get("torch") for r in d["runs"] if r.get("versions")),
+                       DASH)
+        for r in d["runs"]:
+            rows.append([path.stem, d["gpu"], r["run"].split("_")[0], r["dataset"],
+                         r["device"], r["precision"], r["epochs"], f"{r['ari']:.3f}",
+                         r["epoch_used"], f"{r['wall_s']:.1f}",
+                         f"{r['wall_s'] / r['epochs']:.3f}",
+                         f"{r['peak_gpu_mb']:.0f}" if r.get("peak_gpu_mb") else DASH,
+                         f"{r['peak_rss_mb']:.0f}", torch_v, (d.get("commit") or DASH)[:7]])
+        steps.append(f"{path.stem}: " + ", ".join(
+            f"{s['name']} {'ok' if s.get('ok') else 'FAILED'} ({s.get('s', '?')} s)"
+            for s in d["steps"]))
+    return table(["date", "GPU", "script", "data set", "device", "precision", "epochs",
+                  "ARI (label-free)", "epoch used", "wall s (training + selection)",
+                  "wall s / epoch", "peak GPU MB", "peak RSS MB", "torch", "commit"], rows) + \
+        "\n\nSteps (seconds include start-up and compilation): " + "; ".join(steps) + "."
+
+
 BLOCKS: dict[str, Callable[[Results], str]] = {
     "sc-accuracy": sc_accuracy, "sc-summary": sc_summary, "st-accuracy": st_table("ari"),
     "st-nmi": st_table("nmi"), "st-summary": st_summary, "speed": speed, "costs": costs,
@@ -634,6 +665,7 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     "selection-gap": selection_gap, "early-candidates": early_candidates,
     "machines": machines, "variants": variants,
     "consensus": consensus, "vs-authors": vs_authors, "scaling": scaling,
+    "gpu-check": gpu_check,
 }
 
 
