@@ -203,7 +203,7 @@ class Context:
     overrides: dict[str, Any]
     started: float
     cache: dict = field(default_factory=dict)  # the current data set's inputs
-    probes: dict[str, float] = field(default_factory=dict)  # data set -> probed s / epoch
+    probes: dict[str, tuple] = field(default_factory=dict)  # data set -> (once s, s / epoch)
     counts: dict = field(default_factory=lambda: {"computed": 0, "up_to_date": 0,
                                                   "over_budget": 0})
 
@@ -616,16 +616,22 @@ def losses_taken(prepared, cfg) -> str:
 
 def probe_s_per_epoch(ctx: Context, unit: Unit, inputs: _data.ScrclInputs, cfg, seed: int,
                       methods: list[str], protocols: list[str],
-                      protocols_of: Optional[dict] = None) -> float:
-    """Seconds per epoch of a 2-epoch run of the same unit (training and clustering),
-    after a 1-epoch run that takes the one-off costs (compiling the losses: up to a
-    minute cold, which made the estimate of a 500-epoch unit several times too long)."""
+                      protocols_of: Optional[dict] = None) -> tuple[float, float]:
+    """(seconds a run costs once, seconds per epoch) of the unit (training and clustering):
+    a 1-epoch run takes the one-off costs of the process (compiling the losses: up to a
+    minute cold), then runs of 1 and 3 epochs give the cost of an epoch (their difference
+    over 2) and the rest of a run (the final clustering, the Leiden and mixture fits...),
+    which dividing one short run by its epochs counted as epochs (seen on a GPU: a unit
+    estimated at 5.6 s per epoch)."""
     n_clusters, named, _ = unit_clustering(ctx, unit, inputs, cfg, methods)
-    for epochs in (1, 2):
+    took = {}
+    for epochs in (1, 1, 3):
         start = time.perf_counter()
         train_protocols(ctx, inputs, cfg.replace(epochs=epochs), seed, methods, protocols,
                         clustering=(n_clusters, named), protocols_of=protocols_of)
-    return (time.perf_counter() - start) / 2
+        took[epochs] = time.perf_counter() - start
+    per_epoch = max((took[3] - took[1]) / 2, 0.0)
+    return max(took[1] - per_epoch, 0.0), per_epoch
 
 
 # ----------------------------------------------------------------------------- budget
@@ -673,15 +679,18 @@ def unit_epochs(ctx: Context, unit: Unit) -> int:
     return ctx.args.epochs
 
 
-def fits_budget(ctx: Context, unit: Unit, probe: Callable[[], float]) -> bool:
+def fits_budget(ctx: Context, unit: Unit, probe: Callable[[], tuple[float, float]]) -> bool:
     """Whether the unit is expected to finish within the budget (probing when nothing is
-    stored); a unit left out is counted and named."""
+    stored: once-per-run seconds + seconds per epoch x epochs); a unit left out is counted
+    and named."""
     if ctx.args.budget_min is None:
         return True
-    per_epoch = stored_s_per_epoch(ctx, unit.spec) or ctx.probes.get(unit.spec.name)
-    if per_epoch is None and ctx.remaining_s() > 0:
-        per_epoch = ctx.probes[unit.spec.name] = probe()
-    needed = (per_epoch or math.inf) * unit_epochs(ctx, unit)
+    stored = stored_s_per_epoch(ctx, unit.spec)
+    estimate = (0.0, stored) if stored is not None else ctx.probes.get(unit.spec.name)
+    if estimate is None and ctx.remaining_s() > 0:
+        estimate = ctx.probes[unit.spec.name] = probe()
+    needed = (math.inf if estimate is None
+              else estimate[0] + estimate[1] * unit_epochs(ctx, unit))
     if needed <= ctx.remaining_s():
         return True
     ctx.counts["over_budget"] += len(unit.keys)

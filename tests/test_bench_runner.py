@@ -504,21 +504,25 @@ def test_time_estimate_follows_the_latest_training_runs(bench, tmp_path):
 
 
 def test_the_probe_leaves_out_the_one_off_costs(bench, monkeypatch):
-    """The budget's probe times 2 epochs after a 1-epoch warm-up: a first call that
-    compiles (here 0.5 s extra) does not enter the estimate."""
+    """The budget's probe: a first call that compiles (here 0.5 s extra) enters nothing, and
+    a run's once-only cost (here 0.2 s) is counted once, not once per epoch (a 1-epoch
+    run divided by its epochs took it for an epoch's)."""
     import time
 
     run, _ = bench
     calls = []
 
     def fake_train(ctx, inputs, cfg, *args, **kwargs):
-        time.sleep((0.5 if not calls else 0.0) + 0.01 * cfg.epochs)
+        time.sleep((0.5 if not calls else 0.0) + 0.2 + 0.05 * cfg.epochs)
         calls.append(cfg.epochs)
 
     monkeypatch.setattr(run, "train_protocols", fake_train)
     monkeypatch.setattr(run, "unit_clustering", lambda *a: (3, {}, None))
     from scrcl.config import ScrclConfig
 
-    per_epoch = run.probe_s_per_epoch(None, None, None, ScrclConfig(), 5, ["scrcl"],
-                                      ["final"])
-    assert calls == [1, 2] and 0.009 < per_epoch < 0.1
+    once, per_epoch = run.probe_s_per_epoch(None, None, None, ScrclConfig(), 5, ["scrcl"],
+                                            ["final"])
+    assert calls == [1, 1, 3]
+    assert 0.04 < per_epoch < 0.08 and 0.15 < once < 0.35
+
+
