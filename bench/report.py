@@ -626,7 +626,7 @@ def scaling(res: Results) -> str:
         f"chunked loss (B H >= 2^24) and {t_plain:.4f} below; evaluation (preparation, "
         f"embedding, clustering) = {e0:.0f} + {e_cell:.4f} N (G / 2000) MB; peak = training "
         f"for full batches, the larger of the two for mini-batches. N cells, B cells a step (N for full batches). The package uses ({used}). "
-        f"A prediction, not a measurement (no GPU was at hand): 10^6 cells in 10,000-cell "
+        f"A prediction, not a measurement (not run on a GPU): 10^6 cells in 10,000-cell "
         f"mini-batches would need about {gpu:.0f} GB for the N and B terms of training on "
         f"a GPU (inputs and activations), within an 80 GB GPU.")
 
