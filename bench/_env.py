@@ -88,8 +88,8 @@ def git_state() -> dict:
             return None
         return done.stdout.strip() if done.returncode == 0 else None
 
-    if os.environ.get("SCRCL_GIT_COMMIT"):
-        return {"commit": os.environ["SCRCL_GIT_COMMIT"], "dirty": False}
+    if os.environ.get("SCRCL_GIT_COMMIT"):  # whether the copy had changes is not known
+        return {"commit": os.environ["SCRCL_GIT_COMMIT"], "dirty": None}
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--", "scrcl", "bench", ":!bench/results")
     return {"commit": commit, "dirty": None if status is None else bool(status)}

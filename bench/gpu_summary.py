@@ -29,15 +29,18 @@ def steps(log: str) -> list[dict]:
     return out
 
 
-def runs(out_dir: Path) -> list[dict]:
+def runs(out_dir: Path, ok: set[str]) -> list[dict]:
+    """The seeds of the runs whose step succeeded (``ok``: their folder names)."""
     rows = []
     for path in sorted(out_dir.glob("*/metrics.json")):
+        if path.parent.name not in ok:
+            continue
         d = json.loads(path.read_text())
         for s in d["per_seed"]:
             rows.append({"run": path.parent.name, "dataset": d["dataset"],
                          "device": d.get("device"), "precision": d.get("precision"),
                          "protocol": d.get("protocol"), "epochs": d["config"].get("epochs"),
-                         "seed": s["seed"], "ari": s["ari"], "epoch_used": s["epoch_used"],
+                         "seed": s["seed"], "ari": s.get("ari"), "epoch_used": s["epoch_used"],
                          "wall_s": s["wall_s"], **(d.get("memory") or {}),
                          "versions": d.get("versions")})
     return rows
@@ -54,8 +57,10 @@ def main(argv=None) -> int:
     log = args.check_log.read_text()
     gpu = args.gpu or next((line.split(",")[0] for line in log.splitlines()
                             if line.startswith("NVIDIA")), None)
-    json.dump({"gpu": gpu, "commit": args.commit, "steps": steps(log),
-               "runs": runs(args.out_dir)}, sys.stdout, indent=1)
+    done = steps(log)
+    ok = {s["name"] for s in done if s.get("ok")}  # each step writes to $OUT/<its name>
+    json.dump({"gpu": gpu, "commit": args.commit or None, "steps": done,
+               "runs": runs(args.out_dir, ok)}, sys.stdout, indent=1)
     print()
     return 0
 

@@ -27,8 +27,8 @@ sys.path[:0] = [p for p in (str(BENCH), str(BENCH.parent)) if p not in sys.path]
 from _data import DLPFC_SLICES, SC_DATASETS, ST_DATASETS  # noqa: E402
 from _results import RESULTS_DIR, iter_entries  # noqa: E402
 
-#: records of bench/gpu_check.sh
-GPU_CHECKS = RESULTS_DIR / "gpu_check"
+#: records of bench/gpu_check.sh, in the results folder
+GPU_CHECKS = "gpu_check"
 from run import (SCRCL_METHODS, SPEED_DATASETS, SPEED_PROTOCOL, SPEED_PROTOCOLS,
                  results_version)  # noqa: E402
 from scrcl.config import SELECT_FIRST  # noqa: E402
@@ -67,7 +67,8 @@ def of_older_default(e: dict) -> bool:
 class Results:
     """The stored entries of the current results version, grouped for the tables."""
 
-    def __init__(self, entries: Iterable[dict]) -> None:
+    def __init__(self, entries: Iterable[dict], root: Path = RESULTS_DIR) -> None:
+        self.root = Path(root)  # the results folder (records beside the entries)
         self.groups: dict[tuple, list[dict]] = defaultdict(list)  # the defaults' entries
         self.variants: dict[tuple, list[dict]] = defaultdict(list)  # + changed settings
         self.stale = 0  # of an older results version
@@ -634,7 +635,7 @@ def scaling(res: Results) -> str:
 def gpu_check(res: Results) -> str:
     """The records of bench/gpu_check.sh (bench/results/gpu_check/*.json): the scripts on a
     GPU, both precisions, with the steps that ran."""
-    recs = sorted(GPU_CHECKS.glob("*.json"))
+    recs = sorted((res.root / GPU_CHECKS).glob("*.json"))
     if not recs:
         return "No GPU check stored yet (`bash bench/gpu_check.sh` on a machine with a GPU)."
     rows, steps = [], []
@@ -644,16 +645,18 @@ def gpu_check(res: Results) -> str:
                        DASH)
         for r in d["runs"]:
             rows.append([path.stem, d["gpu"], r["run"].split("_")[0], r["dataset"],
-                         r["device"], r["precision"], r["epochs"], f"{r['ari']:.3f}",
+                         r["device"], r["precision"], r["protocol"], r["epochs"],
+                         DASH if r.get("ari") is None else f"{r['ari']:.3f}",
                          r["epoch_used"], f"{r['wall_s']:.1f}",
                          f"{r['wall_s'] / r['epochs']:.3f}",
                          f"{r['peak_gpu_mb']:.0f}" if r.get("peak_gpu_mb") else DASH,
-                         f"{r['peak_rss_mb']:.0f}", torch_v, (d.get("commit") or DASH)[:7]])
+                         f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") else DASH, torch_v,
+                         (d.get("commit") or DASH)[:7]])
         steps.append(f"{path.stem}: " + ", ".join(
             f"{s['name']} {'ok' if s.get('ok') else 'FAILED'} ({s.get('s', '?')} s)"
             for s in d["steps"]))
-    return table(["date", "GPU", "script", "data set", "device", "precision", "epochs",
-                  "ARI (label-free)", "epoch used", "wall s (training + selection)",
+    return table(["date", "GPU", "script", "data set", "device", "precision", "protocol",
+                  "epochs", "ARI", "epoch used", "wall s (training + selection)",
                   "wall s / epoch", "peak GPU MB", "peak RSS MB", "torch", "commit"], rows) + \
         "\n\nSteps (seconds include start-up and compilation): " + "; ".join(steps) + "."
 
@@ -696,7 +699,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--docs", type=Path, nargs="+", default=list(DOCS),
                    help="documents whose blocks are generated")
     args = p.parse_args(argv)
-    res = Results(iter_entries(args.results))
+    res = Results(iter_entries(args.results), args.results)
     out_of_date = []
     for doc in args.docs:
         text = doc.read_text()

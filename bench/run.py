@@ -47,7 +47,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [p for p in (str(BENCH), str(BENCH.parent)) if p not in sys.path]
@@ -145,8 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "tms=[5,0] (JSON values); repeatable")
     p.add_argument("--budget-min", type=float,
                    help="start no entry that would not finish within this many minutes of "
-                        "the runner's start (estimated from stored timings, else from a "
-                        "2-epoch probe)")
+                        "the runner's start (estimated from stored timings of the data set "
+                        "on this device, else from short probe runs of the unit)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads (torch, BLAS, OpenMP); default 1, for background runs")
@@ -203,7 +203,7 @@ class Context:
     overrides: dict[str, Any]
     started: float
     cache: dict = field(default_factory=dict)  # the current data set's inputs
-    probes: dict[str, tuple] = field(default_factory=dict)  # data set -> (once s, s / epoch)
+    probes: dict[tuple, float] = field(default_factory=dict)  # unit kind -> probed s
     counts: dict = field(default_factory=lambda: {"computed": 0, "up_to_date": 0,
                                                   "over_budget": 0})
 
@@ -565,7 +565,7 @@ def run_scrcl(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     protocols = [p for p in PROTOCOLS if any(k.protocol == p for k in pending)]
     protocols_of = {m: [p for p in protocols if any(k.method == m and k.protocol == p
                                                     for k in pending)] for m in methods}
-    if not fits_budget(ctx, unit, lambda: probe_s_per_epoch(
+    if not fits_budget(ctx, unit, lambda: probe_unit_s(
             ctx, unit, scrcl_inputs(ctx, unit, cfg), cfg, unit.seed, methods, protocols,
             protocols_of)):
         return
@@ -614,24 +614,63 @@ def losses_taken(prepared, cfg) -> str:
     return loss_kind(step, cfg.hid_dim, cfg.epochs)
 
 
-def probe_s_per_epoch(ctx: Context, unit: Unit, inputs: _data.ScrclInputs, cfg, seed: int,
-                      methods: list[str], protocols: list[str],
-                      protocols_of: Optional[dict] = None) -> tuple[float, float]:
-    """(seconds a run costs once, seconds per epoch) of the unit (training and clustering):
-    a 1-epoch run takes the one-off costs of the process (compiling the losses: up to a
-    minute cold), then runs of 1 and 3 epochs give the cost of an epoch (their difference
-    over 2) and the rest of a run (the final clustering, the Leiden and mixture fits...),
-    which dividing one short run by its epochs counted as epochs (seen on a GPU: a unit
-    estimated at 5.6 s per epoch)."""
+#: epochs of the probe's timed runs (after a 1-epoch warm-up): three runs whose epoch and
+#: clustering counts differ independently for every protocol and selection setting
+PROBE_EPOCHS = (1, 3, 12)
+
+
+def clustered_epochs(cfg, epochs: int, protocols: Sequence[str]) -> int:
+    """How many epochs a run of ``epochs`` clusters: every one for the oracle protocol,
+    else the label-free candidates (``scrcl.clustering.selection.candidate_epochs``)."""
+    from scrcl.clustering.selection import candidate_epochs
+    from scrcl.pipeline import early_candidates
+
+    if "oracle" in protocols:
+        return epochs
+    return len(candidate_epochs(epochs, cfg.select_stride, first=early_candidates(cfg)))
+
+
+def fit_run_cost(runs: Sequence[tuple[int, int, float]]) -> Callable[[int, int], float]:
+    """Seconds of a run as once + T epochs + K clusterings, least squares over ``runs``
+    ((epochs, clusterings, seconds) each); returns (epochs, clusterings) -> seconds. The
+    terms are floored at 0, and the time per epoch (with its clusterings) at a quarter of
+    the longest run's average, so that timing noise cannot make a long run look free."""
+    import numpy as np
+
+    design = np.array([[1.0, e, c] for e, c, _ in runs])
+    took = np.array([t for _, _, t in runs])
+    once, per_epoch, per_clustering = np.clip(np.linalg.lstsq(design, took, rcond=None)[0],
+                                              0, None)
+    longest = max(runs)
+    floor = 0.25 * longest[2] / longest[0]
+
+    def cost(epochs: int, clusterings: int) -> float:
+        return float(once + max(per_epoch * epochs + per_clustering * clusterings,
+                                floor * epochs))
+    return cost
+
+
+def probe_unit_s(ctx: Context, unit: Unit, inputs: _data.ScrclInputs, cfg, seed: int,
+                 methods: list[str], protocols: list[str],
+                 protocols_of: Optional[dict] = None) -> float:
+    """Expected seconds of the unit (training and clustering), from short runs of it: a
+    1-epoch warm-up takes the process's one-off costs, then runs of PROBE_EPOCHS epochs give
+    a run's once-only cost (final clustering, Leiden and mixture fits...), an epoch's and a
+    clustering's (``fit_run_cost``). A short run clusters a larger share of its epochs than
+    a long label-free one and carries the once-only cost on few epochs: dividing it by its
+    epochs (as before) estimated a GPU unit at 5.6 s per epoch. The probe runs its losses
+    eager; a long run may compile them (about a minute, not counted)."""
     n_clusters, named, _ = unit_clustering(ctx, unit, inputs, cfg, methods)
-    took = {}
-    for epochs in (1, 1, 3):
+    runs = []
+    for i, epochs in enumerate((1, *PROBE_EPOCHS)):
         start = time.perf_counter()
         train_protocols(ctx, inputs, cfg.replace(epochs=epochs), seed, methods, protocols,
                         clustering=(n_clusters, named), protocols_of=protocols_of)
-        took[epochs] = time.perf_counter() - start
-    per_epoch = max((took[3] - took[1]) / 2, 0.0)
-    return max(took[1] - per_epoch, 0.0), per_epoch
+        if i:  # the warm-up is not timed
+            runs.append((epochs, clustered_epochs(cfg, epochs, protocols),
+                         time.perf_counter() - start))
+    epochs = unit_epochs(ctx, unit)
+    return fit_run_cost(runs)(epochs, clustered_epochs(cfg, epochs, protocols))
 
 
 # ----------------------------------------------------------------------------- budget
@@ -662,7 +701,9 @@ def stored_s_per_epoch(ctx: Context, spec: _data.DatasetSpec) -> Optional[float]
     if walls:
         recent = sorted(walls.values())[-RECENT_UNITS:]
         return statistics.median(w for _, w in recent)
-    return 1.3 * max(speeds) if speeds else None  # clustering and scoring on top
+    if speeds and ctx.args.device == "cpu":  # clustering and scoring on top: on a CPU,
+        return 1.3 * max(speeds)  # training is most of a run; on a GPU it is not (probe)
+    return None
 
 
 def out_of_time(ctx: Context, pending: list[Key]) -> bool:
@@ -679,18 +720,22 @@ def unit_epochs(ctx: Context, unit: Unit) -> int:
     return ctx.args.epochs
 
 
-def fits_budget(ctx: Context, unit: Unit, probe: Callable[[], tuple[float, float]]) -> bool:
-    """Whether the unit is expected to finish within the budget (probing when nothing is
-    stored: once-per-run seconds + seconds per epoch x epochs); a unit left out is counted
-    and named."""
+def fits_budget(ctx: Context, unit: Unit, probe: Callable[[], float]) -> bool:
+    """Whether the unit is expected to finish within the budget: from the stored runs of
+    its data set on this device, else from a probe (``probe``: the unit's expected seconds,
+    measured once per data set, methods and protocols); a unit left out is counted and
+    named."""
     if ctx.args.budget_min is None:
         return True
     stored = stored_s_per_epoch(ctx, unit.spec)
-    estimate = (0.0, stored) if stored is not None else ctx.probes.get(unit.spec.name)
-    if estimate is None and ctx.remaining_s() > 0:
-        estimate = ctx.probes[unit.spec.name] = probe()
-    needed = (math.inf if estimate is None
-              else estimate[0] + estimate[1] * unit_epochs(ctx, unit))
+    probe_key = (unit.spec.name, *(unit.keys[0].suite, *sorted({(k.method, k.protocol)
+                                                                  for k in unit.keys})))
+    needed = (stored * unit_epochs(ctx, unit) if stored is not None
+              else ctx.probes.get(probe_key))
+    if needed is None and ctx.remaining_s() > 0:
+        needed = ctx.probes[probe_key] = probe()
+    if needed is None:
+        needed = math.inf
     if needed <= ctx.remaining_s():
         return True
     ctx.counts["over_budget"] += len(unit.keys)
@@ -774,7 +819,7 @@ def time_precisions(ctx: Context, inputs: _data.ScrclInputs, cfg, seed: int) -> 
 
 def run_speed(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     cfg = ctx.config(unit.spec)
-    if not fits_budget(ctx, unit, lambda: probe_s_per_epoch(
+    if not fits_budget(ctx, unit, lambda: probe_unit_s(
             ctx, unit, scrcl_inputs(ctx, unit, cfg), cfg, unit.seed, ["scrcl"], ["final"])):
         return
     inputs = scrcl_inputs(ctx, unit, cfg)

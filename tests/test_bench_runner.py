@@ -504,25 +504,38 @@ def test_time_estimate_follows_the_latest_training_runs(bench, tmp_path):
 
 
 def test_the_probe_leaves_out_the_one_off_costs(bench, monkeypatch):
-    """The budget's probe: a first call that compiles (here 0.5 s extra) enters nothing, and
-    a run's once-only cost (here 0.2 s) is counted once, not once per epoch (a 1-epoch
-    run divided by its epochs took it for an epoch's)."""
+    """The budget's probe: a first call that compiles (here 0.5 s extra) enters nothing; a
+    run's once-only cost (0.2 s), its epochs (0.01 s) and its clusterings (0.03 s) are
+    separated, so that a 500-epoch label-free unit, which clusters 50 epochs (spatial) or
+    59 (scRNA-seq), and an oracle unit, which clusters all 500, are each estimated."""
     import time
 
     run, _ = bench
     calls = []
 
-    def fake_train(ctx, inputs, cfg, *args, **kwargs):
-        time.sleep((0.5 if not calls else 0.0) + 0.2 + 0.05 * cfg.epochs)
+    def fake_train(ctx, inputs, cfg, seed, methods, protocols, *args, **kwargs):
+        clusterings = run.clustered_epochs(cfg, cfg.epochs, protocols)
+        time.sleep((0.5 if not calls else 0.0) + 0.2 + 0.01 * cfg.epochs + 0.03 * clusterings)
         calls.append(cfg.epochs)
 
     monkeypatch.setattr(run, "train_protocols", fake_train)
     monkeypatch.setattr(run, "unit_clustering", lambda *a: (3, {}, None))
+    monkeypatch.setattr(run, "unit_epochs", lambda ctx, unit: 500)
     from scrcl.config import ScrclConfig
 
-    once, per_epoch = run.probe_s_per_epoch(None, None, None, ScrclConfig(), 5, ["scrcl"],
-                                            ["final"])
-    assert calls == [1, 1, 3]
-    assert 0.04 < per_epoch < 0.08 and 0.15 < once < 0.35
+    for select_first, protocols, clusterings in ((0, ["final"], 50), (9, ["final"], 59),
+                                                 (0, ["final", "oracle"], 500)):
+        calls.clear()
+        cfg = ScrclConfig(select_first=select_first)
+        assert run.clustered_epochs(cfg, 500, protocols) == clusterings
+        needed = run.probe_unit_s(None, None, None, cfg, 5, ["scrcl"], protocols)
+        assert calls == [1, *run.PROBE_EPOCHS]
+        truth = 0.2 + 0.01 * 500 + 0.03 * clusterings
+        assert 0.8 * truth < needed < 1.25 * truth, (select_first, protocols, needed, truth)
 
 
+def test_the_cost_fit_is_never_free(bench):
+    """Noise that makes a longer run look no dearer leaves a floor per epoch."""
+    run, _ = bench
+    cost = run.fit_run_cost([(1, 1, 1.0), (3, 1, 0.9), (12, 2, 1.0)])
+    assert cost(500, 50) >= 0.25 * 1.0 / 12 * 500

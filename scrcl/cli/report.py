@@ -144,16 +144,34 @@ def run_record(dataset: str, result: RunResult, n_cells: int, n_genes: int,
     }
 
 
+def _plain_frame(frame: pd.DataFrame) -> None:
+    """The frame's string-array index and columns as object columns, in place."""
+    if isinstance(frame.index.dtype, pd.StringDtype):
+        frame.index = frame.index.astype(object)
+    for col in frame.columns:
+        if isinstance(frame[col].dtype, pd.StringDtype):
+            frame[col] = frame[col].astype(object)
+
+
+def _plain_in(mapping) -> None:
+    """_plain_frame on every data frame held in ``mapping`` (obsm, varm, uns), nested."""
+    for value in mapping.values():
+        if isinstance(value, pd.DataFrame):
+            _plain_frame(value)
+        elif isinstance(value, dict):
+            _plain_in(value)
+
+
 def _plain_strings(adata: ad.AnnData) -> ad.AnnData:
     """``adata`` with pandas string arrays (the default string dtype of pandas 3) as
-    object columns, in place: every anndata writes those, while nullable strings need an
-    opt-in setting of anndata >= 0.11 and files that older versions cannot read."""
-    for frame in (adata.obs, adata.var):
-        if isinstance(frame.index.dtype, pd.StringDtype):
-            frame.index = frame.index.astype(object)
-        for col in frame.columns:
-            if isinstance(frame[col].dtype, pd.StringDtype):
-                frame[col] = frame[col].astype(object)
+    object columns, in place (obs, var, raw.var and the data frames in obsm, varm, uns):
+    every anndata writes those, while nullable strings need an opt-in setting of anndata
+    >= 0.11 and give files that older versions cannot read. ``adata`` is the one the
+    script read, never a user's object."""
+    for mapping in (adata.obsm, adata.varm, adata.uns):  # first: anndata checks their
+        _plain_in(mapping)  # frames' index against obs/var names when they are read
+    for frame in (adata.obs, adata.var, *((adata.raw.var,) if adata.raw is not None else ())):
+        _plain_frame(frame)
     return adata
 
 
