@@ -499,17 +499,25 @@ def gap_scores(entry: dict) -> Optional[dict[str, float]]:
 def selection_gap(res: Results) -> str:
     """Where the label-free result stands between what its candidates could give and what
     the answer key finds (mean ARI over the seeds whose trace covers every epoch)."""
-    rows = []
+    rows, dlpfc = [], []
     for suite, names in (("sc", SC_DATASETS), ("st", ST_DATASETS)):
         for ds in res.datasets(suite, names):
             gaps = [g for g in map(gap_scores, res.get(suite, ds, "scrcl", "final")) if g]
             if not gaps:
                 continue
             mean = {k: statistics.fmean(g[k] for g in gaps) for k in gaps[0]}
+            if ds in DLPFC_SLICES:
+                dlpfc.append(mean)
             rows.append([ds, len(gaps), f"{mean['final']:.3f}", f"{mean['candidates']:.3f}",
                          f"{mean['candidates'] - mean['final']:+.3f}", f"{mean['early']:.3f}",
                          f"{mean['all']:.3f}",
                          f"{sum(g['early'] > g['stride'] for g in gaps)} of {len(gaps)}"])
+    if dlpfc:  # the slices' means, as the DLPFC target of issue 13 is stated
+        mean = {k: statistics.fmean(m[k] for m in dlpfc) for k in dlpfc[0]}
+        rows.append([f"**DLPFC mean ({len(dlpfc)} of {len(DLPFC_SLICES)} slices)**", "",
+                     f"**{mean['final']:.3f}**", f"**{mean['candidates']:.3f}**",
+                     f"{mean['candidates'] - mean['final']:+.3f}", f"{mean['early']:.3f}",
+                     f"{mean['all']:.3f}", ""])
     return table(["data set", "seeds", "label-free (silhouette)",
                   "best candidate (answer key)", "lost by the rule",
                   "best of epochs 1-9 (answer key)", "best epoch (oracle)",
