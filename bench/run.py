@@ -557,7 +557,8 @@ def scrcl_inputs(ctx: Context, unit: Unit, cfg) -> _data.ScrclInputs:
 
 
 def run_scrcl(ctx: Context, unit: Unit, pending: list[Key]) -> None:
-    pending = [key for key in pending if not derive_final(ctx, unit, key)]
+    pending = [key for key in pending
+               if not derive_final(ctx, unit, key) and not derive_autok(ctx, unit, key)]
     if not pending:
         return
     cfg = ctx.config(unit.spec)
@@ -1191,6 +1192,40 @@ def derive_final(ctx: Context, unit: Unit, key: Key) -> bool:
                   derived={"from": member["input_hash"], "early": early_hash,
                            "from_epoch_used": member["epoch_used"],
                            "from_ari": member["ari"], "run_git": member.get("git"),
+                           "run_finished": member.get("finished"),
+                           "run_command": member.get("command")})
+    store(ctx, unit, key, fields, ran=member)
+    return True
+
+
+def derive_autok(ctx: Context, unit: Unit, key: Key) -> bool:
+    """Store the estimated-K entry ``key`` without training where its run is one already
+    stored: where the output width is K (scRNA-seq) and the estimate equals the number of
+    true classes, the estimated-K run trains with the same K, seed and settings and clusters
+    with the same k-means as the stored true-K label-free run, so its partition is that
+    run's (same seed, same labels: tested). The entry keeps the estimate's fields and says
+    where it came from (``derived``). Returns False, storing nothing, where that does not
+    hold (then the unit trains)."""
+    cfg = ctx.config(unit.spec)
+    if key.method != AUTOK or key.protocol != "final" or cfg.out_dim:
+        return False
+    twin = Key(key.suite, key.dataset, "scrcl", "final", key.seed, key.variant)
+    member = read_entry(twin.path(ctx.args.results))
+    if member is None or member.get("input_hash") != input_hash(
+            hash_inputs(ctx, unit, twin)):
+        return False
+    inputs = scrcl_inputs(ctx, unit, cfg)
+    est = estimated_k(ctx, unit.spec, inputs, cfg)
+    if est.k != inputs.n_clusters:
+        return False
+    meta = {"suite", "dataset", "method", "variant", "protocol", "seed", "results_version",
+            "input_hash", "inputs", "git", "finished", "command", "derived", *RUN_FIELDS}
+    fields = {f: v for f, v in member.items() if f not in meta}
+    fields.update(n_clusters=est.k, estimated_k=est.k, true_k=inputs.n_clusters,
+                  k_stability=est.stability,
+                  derived={"from": member["input_hash"], "why": "estimated K = true K",
+                           "from_derived": member.get("derived"),
+                           "run_git": member.get("git"),
                            "run_finished": member.get("finished"),
                            "run_command": member.get("command")})
     store(ctx, unit, key, fields, ran=member)

@@ -277,6 +277,48 @@ def test_estimated_k_runs_label_free_with_the_k_of_n_clusters_auto(bench, tmp_pa
     assert three["n_clusters"] == 3 and len(set(three["labels"])) == 3
 
 
+def test_an_estimated_k_equal_to_the_truth_reuses_the_true_k_run_exactly(bench, tmp_path,
+                                                                          monkeypatch):
+    """Where out_dim is K and the estimate equals the true K, the estimated-K entry is
+    derived from the stored true-K run (no training) and equals the entry of a run trained
+    for it: same partition, scores and epoch."""
+    run, _ = bench
+    from scrcl.clustering.estimate_k import KEstimate
+
+    common = ["sc", "--datasets", "demo", "--seeds", "1", "--epochs", "3", "--threads", "1",
+              "--set", "hid_dim=16", "--set", "out_dim=0", "--results"]
+    derived_root, trained_root = tmp_path / "derived", tmp_path / "trained"
+    monkeypatch.setattr(run, "estimated_k", lambda ctx, spec, inputs, cfg:
+                        KEstimate(inputs.n_clusters, 1.0, 0.9))
+    run.execute([*common, str(derived_root), "--methods", "scrcl"])
+    with monkeypatch.context() as m:
+        m.setattr(run, "train_protocols", lambda *a, **k: pytest.fail("trained again"))
+        counts = run.execute([*common, str(derived_root), "--methods", "scrcl-autok"])
+    assert counts["computed"] == 1
+    with monkeypatch.context() as m:
+        m.setattr(run, "derive_autok", lambda *a: False)
+        run.execute([*common, str(trained_root), "--methods", "scrcl-autok"])
+    path = next((derived_root / "sc/demo").glob("scrcl-autok__*/final/seed1.json"))
+    derived = json.loads(path.read_text())
+    trained = json.loads((trained_root / path.relative_to(derived_root)).read_text())
+    twin = json.loads(next((derived_root / "sc/demo").glob("scrcl__*/final/seed1.json"))
+                      .read_text())
+    assert derived["derived"]["from"] == twin["input_hash"]
+    for field in ("input_hash", "labels", "acc", "nmi", "ari", "f1", "epoch_used",
+                  "n_clusters", "estimated_k", "true_k", "k_stability", "trace"):
+        assert derived[field] == trained[field], field
+    assert derived["train_s"] == twin["train_s"]  # the run's timings
+
+    # an estimate that differs from the truth trains
+    monkeypatch.setattr(run, "estimated_k", lambda ctx, spec, inputs, cfg:
+                        KEstimate(inputs.n_clusters - 1, 1.0, 0.9))
+    path.unlink()
+    with monkeypatch.context() as m:
+        m.setattr(run, "train_protocols", lambda *a, **k: pytest.fail("trained"))
+        with pytest.raises(pytest.fail.Exception, match="trained"):
+            run.execute([*common, str(derived_root), "--methods", "scrcl-autok"])
+
+
 def test_modularity_of_two_triangles_by_hand(bench):
     """Two triangles joined by one edge (m = 7), split into the triangles: each holds 3
     edges (6/14 counted both ways) and degree 7 of 14, so Q = 2 (6/14 - 1/4) = 5/14."""
