@@ -154,30 +154,39 @@ def first(runs: list[dict], field: str) -> str:
 
 
 #: the authors' code per issue 9 (idle 2-core AMD EPYC with native bf16, 2 threads):
-#: (training, per-epoch evaluation their protocol needs) seconds per epoch, and the target
-#: speed-up of issue 9. Quoted: their code is not on this machine. CITE: 10,000 resampled
-#: cells there, the 8,617-cell stand-in here.
-AUTHORS = {"Baron_mouse1": (1.04, 0.38, None), "MCA_mouse_bladder_select2100": (3.35, 1.06, 8),
-           "CITE_CBMC_top2000": (34.0, 5.3, 10)}
+#: (training, per-epoch evaluation their protocol needs) seconds per epoch, their cells, and
+#: the target speed-up of issue 9. Quoted: their code is not on this machine. CITE: 10,000
+#: resampled cells there, the 8,617-cell stand-in here.
+AUTHORS = {"Baron_mouse1": (1.04, 0.38, 822, None),
+           "MCA_mouse_bladder_select2100": (3.35, 1.06, 2100, 8),
+           "CITE_CBMC_top2000": (34.0, 5.3, 10000, 10)}
 
 
 def vs_authors(res: Results) -> str:
-    """scrcl's training epoch (speed suite, default precision) against the authors' figures."""
+    """scrcl's training epoch (speed suite, default precision) against the authors' figures;
+    where their run had more cells, their time scaled down in proportion to ours (a linear
+    scaling, which favours their code if its cost grows faster than the cells) is the
+    speed-up that the target is judged on."""
     rows = []
-    for ds, (train, evaluation, target) in AUTHORS.items():
-        runs = res.get("speed", ds, "scrcl", SPEED_PROTOCOL)
+    for ds, (train, evaluation, cells, target) in AUTHORS.items():
+        runs = [e for e in res.get("speed", ds, "scrcl", SPEED_PROTOCOL)]
         ours = {p: t["s_per_epoch"] for e in runs for p, t in e["by_precision"].items()}
+        n = runs[0].get("n_cells", cells) if runs else cells
         ratio = {p: (train + evaluation) / v for p, v in ours.items()}
-        rows.append([ds, f"{train:.2f} + {evaluation:.2f}",
+        equal = {p: r * n / cells for p, r in ratio.items()}
+        rows.append([ds, f"{train:.2f} + {evaluation:.2f}", f"{cells:,} / {n:,}",
                      *(f"{ours[p]:.3f} ({ratio[p]:.1f}x)" if p in ours else DASH
                        for p in ("fp32", "bf16")),
+                     f"{equal['bf16']:.1f}x" if "bf16" in equal else DASH,
                      f"{target}x" if target else DASH,
-                     DASH if not target or "bf16" not in ratio
-                     else ("met" if ratio["bf16"] >= target else "not met"),
+                     DASH if not target or "bf16" not in equal
+                     else ("met" if equal["bf16"] >= target else "not met"),
                      res.machine_of(runs)])
     return table(["data set", "authors' train + eval s / epoch (issue 9)",
+                  "cells: authors' / scrcl's",
                   "scrcl fp32 s / epoch (speed-up)", "scrcl bf16 s / epoch (speed-up)",
-                  "target (bf16, issue 9)", "", "machine"], rows)
+                  "bf16 speed-up at equal cells", "target (bf16, issue 9)", "",
+                  "machine"], rows)
 
 
 def consensus(res: Results) -> str:
