@@ -7,7 +7,37 @@ EM. It replaces the R/rpy2 ``mclust`` call of the reference code.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from sklearn.mixture import GaussianMixture
+
+
+class TiedGaussianMixture(GaussianMixture):
+    """``GaussianMixture(covariance_type='tied')`` with a cheaper E-step, same numbers.
+
+    scikit-learn's E-step takes, for each of the k components, (x - mu_k) L as
+    x L - mu_k L, where L (d, d) is the Cholesky factor of the shared precision, and so
+    forms the (N, d) @ (d, d) product x L k times per EM iteration: O(k N d^2). Here x L
+    is formed once per E-step and each component reuses it (O(N d^2 + k N d)); every other
+    operation is the one scikit-learn performs, in the same order, so the log-densities,
+    the fit and the labels are bit for bit scikit-learn's (tested). At K = 52 and d = 200
+    (Mouse_Brain_Anterior's embedding) that is about 25 times fewer operations per EM
+    iteration.
+    """
+
+    def __init__(self, n_components: int = 1, **kwargs) -> None:
+        super().__init__(n_components, covariance_type="tied", **kwargs)
+
+    def _estimate_log_prob(self, X, xp=None):  # (N, d) -> (N, k)
+        prec = self.precisions_cholesky_
+        x_prec = X @ prec
+        dist = np.empty((X.shape[0], self.means_.shape[0]), dtype=X.dtype)
+        for k in range(self.means_.shape[0]):
+            y = x_prec - (self.means_[k, :] @ prec)
+            dist[:, k] = np.sum(np.square(y), axis=1)
+        log_det = np.sum(np.log(np.diagonal(prec)))
+        return -0.5 * (X.shape[1] * math.log(2 * math.pi) + dist) + log_det
 
 
 def gmm_eee(x, k: int, seed: int = 0, n_init: int = 1, max_iter: int = 500,
@@ -16,13 +46,11 @@ def gmm_eee(x, k: int, seed: int = 0, n_init: int = 1, max_iter: int = 500,
 
     Initialised from k-means (seeded), so the result is deterministic for a given seed.
     """
-    from sklearn.mixture import GaussianMixture
-
     x = np.asarray(x, dtype=np.float64)
     if not 1 <= k <= x.shape[0]:
         raise ValueError(f"k must be between 1 and the number of points ({x.shape[0]}), got {k}")
-    model = GaussianMixture(k, covariance_type="tied", n_init=n_init, max_iter=max_iter,
-                            reg_covar=reg_covar, init_params="kmeans", random_state=seed)
+    model = TiedGaussianMixture(k, n_init=n_init, max_iter=max_iter, reg_covar=reg_covar,
+                                init_params="kmeans", random_state=seed)
     labels = model.fit_predict(x)
     _, first = np.unique(labels, return_index=True)
     order = labels[np.sort(first)]
