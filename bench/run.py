@@ -1060,6 +1060,8 @@ def run_early(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     """Epochs 1-9 of a stored run trained again (the same seed, precision, threads and
     loss kind: the same numbers, checked against the stored trace) and clustered, for
     their silhouettes: what the label-free rule would pick were they candidates."""
+    import torch
+
     from scrcl.precision import COMPILE_ENV
 
     if out_of_time(ctx, pending):
@@ -1070,6 +1072,8 @@ def run_early(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     losses = member_losses(member)
     before = os.environ.get(COMPILE_ENV)
     os.environ[COMPILE_ENV] = "yes" if losses == "compiled" else "no"
+    threads = torch.get_num_threads()  # the run's own: another count rounds differently
+    torch.set_num_threads(int(member.get("threads") or threads))
     start = time.perf_counter()
     trace: dict = {}
     candidates: dict = {}
@@ -1077,6 +1081,7 @@ def run_early(ctx: Context, unit: Unit, pending: list[Key]) -> None:
         train_protocols(ctx, inputs, cfg.replace(epochs=max(_selection.EARLY_EPOCHS)),
                         unit.seed, ["scrcl"], ["oracle"], trace, candidates=candidates)
     finally:
+        torch.set_num_threads(threads)
         if before is None:
             os.environ.pop(COMPILE_ENV, None)
         else:
@@ -1094,7 +1099,8 @@ def run_early(ctx: Context, unit: Unit, pending: list[Key]) -> None:
         # [epoch, Calinski-Harabasz, Davies-Bouldin, packed partition] of epochs 1-9
         "candidates": [r for r in candidates["scrcl"] if r[0] in _selection.EARLY_EPOCHS],
         "reproduced": diff <= 1e-4, "member_ari": member["ari"],
-        "member_epoch": member["epoch_used"]})
+        "member_epoch": member["epoch_used"],
+        "trained_with_threads": int(member.get("threads") or threads)})
 
 
 # ----------------------------------------------------------------------------- derived

@@ -429,17 +429,19 @@ def test_selection_gap_reads_the_answer_key_picks_from_a_full_trace(bench):
 def test_early_suite_reproduces_the_first_epochs_of_a_stored_run(bench, tmp_path):
     """The early suite trains epochs 1-9 of a stored run again: their ARI and silhouettes
     are the ones the run itself recorded (it keeps early candidates since session 7), and
-    the rule's pick over stride and early candidates is the best silhouette among them."""
+    the rule's pick over stride and early candidates is the best silhouette among them.
+    A run made with two threads is trained again with two, whatever the early suite's."""
     run, report = bench
     common = ["--datasets", "demo", "--seeds", "1", "--epochs", "12", "--threads", "1",
               "--set", "hid_dim=16", "--set", "select_first=0", "--results", str(tmp_path)]
-    run.execute(["sc", "--methods", "scrcl", *common])
+    run.execute(["sc", "--methods", "scrcl", *common, "--threads", "2"])
     assert run.execute(["early", *common])["computed"] == 1
     member = json.loads(next((tmp_path / "sc/demo").glob("scrcl__*/final/seed1.json"))
                         .read_text())
     got = json.loads(next((tmp_path / "early/demo").glob("scrcl__*/final/seed1.json"))
                      .read_text())
     assert got["reproduced"] and got["max_ari_diff"] == 0
+    assert member["threads"] == got["trained_with_threads"] == 2
     assert got["early"] == [t for t in member["trace"] if t[0] <= 9]  # silhouettes too
     assert got["candidates"] == [c for c in member["candidates"] if c[0] <= 9]  # partitions
     sil = {t[0]: t[3] for t in member["trace"] if t[3] is not None}  # 1-9, 10, 12
