@@ -164,9 +164,9 @@ AUTHORS = {"Baron_mouse1": (1.04, 0.38, 822, None),
 
 def vs_authors(res: Results) -> str:
     """scrcl's training epoch (speed suite, default precision) against the authors' figures;
-    where their run had more cells, their time scaled down in proportion to ours (a linear
-    scaling, which favours their code if its cost grows faster than the cells) is the
-    speed-up that the target is judged on."""
+    where their run had more cells, the speed-up with scrcl's time scaled up to their cells
+    in proportion (exact if scrcl's epoch grows linearly with the cells, optimistic if
+    faster) is the one the target is judged on."""
     rows = []
     for ds, (train, evaluation, cells, target) in AUTHORS.items():
         runs = [e for e in res.get("speed", ds, "scrcl", SPEED_PROTOCOL)]
