@@ -39,6 +39,6 @@ def estimate_n_clusters(adj: sp.spmatrix, resolution: float = 1.0, seeds=(0, 1, 
     stability = float(np.mean([adjusted_rand_score(parts[i], parts[j])
                                for i in range(len(parts)) for j in range(i + 1, len(parts))]))
     k = max(2, int((np.bincount(parts[0]) >= min_size).sum()))
-    log.info("estimated K = %d (Leiden resolution %.2f on the cell graph, stability %.2f)",
+    log.info("estimated K = %d (Leiden resolution %.2f, stability %.2f)",
              k, resolution, stability)
     return KEstimate(k, resolution, stability, np.asarray(parts[0]))
