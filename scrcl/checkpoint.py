@@ -3,8 +3,9 @@
 A checkpoint holds everything the next epoch depends on: the model and Adam state, the
 epoch reached, the loss history, and the random state of torch (CPU and CUDA), numpy and
 Python (dropout draws from torch's global generator). Resuming from it therefore continues
-the very same trajectory: a run interrupted after epoch k and resumed gives the weights and
-labels of the uninterrupted run (``tests/test_checkpoint.py``).
+the very same trajectory: a run interrupted after epoch k and resumed gives the weights of
+the uninterrupted run, and its labels with ``--select last`` (the other label-free rules
+choose among the epochs clustered after the resume; ``tests/test_checkpoint.py``).
 
 It also records what it was trained on (configuration, output width, data shape), and a
 checkpoint that does not match the run is refused rather than silently continued.

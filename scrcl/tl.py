@@ -24,8 +24,10 @@ log = logging.getLogger(__name__)
 
 def choose_n_clusters(n_clusters: Union[int, str, None], truth: Optional[np.ndarray],
                       n_cells: int, cell_adj=None) -> tuple[int, str]:
-    """K and where it came from: 'given', 'estimated' (``n_clusters='auto'``: Leiden on the
-    cell graph, no label read) or 'number of true classes' (benchmark setting)."""
+    """K and where it came from: 'given', 'estimated' (``n_clusters='auto'``: Leiden on
+    ``cell_adj``, the 15-NN graph of 50 PCs of the expression from ``expression_graph``; no
+    label read) or 'number of true classes' (benchmark setting; without labels, give
+    ``n_clusters`` as an integer or 'auto')."""
     if n_clusters == "auto":
         from .clustering.estimate_k import estimate_n_clusters
 
@@ -39,7 +41,7 @@ def choose_n_clusters(n_clusters: Union[int, str, None], truth: Optional[np.ndar
         k, source = int(np.unique(truth).size), "number of true classes"
     else:
         raise ScrclInputError("the data has no labels, so the number of clusters is unknown; "
-                              "give it with --n-clusters K")
+                              "give it (--n-clusters K or auto; n_clusters= in Python)")
     if k < 2:
         raise ScrclInputError(f"the number of clusters must be at least 2, got {k}")
     if k > n_cells:
@@ -55,8 +57,9 @@ K_GRAPH = {"n_pcs": 50, "n_neighbors": 15}
 def expression_graph(prepared: PreparedData, n_neighbors: int = K_GRAPH["n_neighbors"],
                      n_pcs: int = K_GRAPH["n_pcs"]):
     """The graph ``--n-clusters auto`` runs Leiden on: the binary symmetric Euclidean kNN
-    graph (15 other cells) of 50 principal components of the expression, as scanpy's
-    defaults build it (``pp.pca``, ``pp.neighbors``), whatever the model's own cell graph
+    graph (15 other cells) of 50 principal components of the expression, close to the one
+    scanpy's defaults build (``pp.pca``, ``pp.neighbors``, which count the cell itself and
+    weight the edges), whatever the model's own cell graph
     (whose k is a preset hyper-parameter, 3 to 15, and which joins neighbouring spots on
     spatial data). The expression: the log-normalised selected genes of scRNA-seq (already
     50 PCs above 10,000 cells), the processed features of spatial data. (N, N) sparse."""
@@ -84,8 +87,8 @@ def fit(adata: ad.AnnData, prepared: PreparedData, *,
         distributed: Optional[DistContext] = None) -> RunResult:
     """Train and cluster prepared data, then write the results into ``adata``.
 
-    Writes ``obs[key_added]`` (the consensus of the seeds' partitions, categorical; the
-    seed's own clusters when one seed is run), ``obs['<key>_seed<S>']`` for every seed,
+    Writes ``obs[key_added]`` (the consensus of the seeds' partitions, categorical, made
+    with three or more seeds under the label-free protocol; else the first seed's clusters), ``obs['<key>_seed<S>']`` for every seed,
     ``obsm['X_<key>']`` (first seed's clustering embedding) and
     ``uns[key_added]`` (config, protocol, K and its source, scores). Cells dropped during
     preparation (no expressed gene) get missing values. ``checkpoint`` and ``distributed``

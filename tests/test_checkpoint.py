@@ -196,3 +196,24 @@ def test_cli_bad_options_give_one_line(tmp_path, capsys, extra, words):
     assert len(err) == 1 and err[0].startswith("error: ")
     assert all(w in err[0] for w in words), err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_ddp_takes_whole_data_steps_at_any_size(monkeypatch):
+    """--ddp (or torchrun with several workers) and mini-batches do not combine: without
+    --batch-size the steps are the whole data set (0), so that data above 20,000 cells,
+    where mini-batches would start, do not fail inside training; with it, one error line."""
+    from scrcl.cli.common import check_options
+    from scrcl.cli.sc import build_parser
+
+    args = build_parser().parse_args(["--dataset", "demo", "--ddp"])
+    check_options(args)
+    assert args.batch_size == 0
+    for var, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "2"),
+                       ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29500")):
+        monkeypatch.setenv(var, value)
+    args = build_parser().parse_args(["--dataset", "demo"])
+    check_options(args)
+    assert args.batch_size == 0
+    with pytest.raises(ScrclInputError, match="do not combine"):
+        check_options(build_parser().parse_args(["--dataset", "demo", "--batch-size", "64"]))
+

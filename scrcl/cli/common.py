@@ -93,28 +93,33 @@ def add_data_dir_option(parser, holds: str = "the benchmark files") -> None:
 
 def add_run_options(parser: argparse.ArgumentParser, task: str) -> None:
     add_data_dir_option(parser, "scdata/" if task == "SC" else "stdata/")
-    parser.add_argument("--label-key", help="obs column with the true labels, used only to "
-                        "score the result")
+    parser.add_argument("--label-key", help="obs column with the true labels, used to score "
+                        "the result and, unless --n-clusters is given, for K (the number of "
+                        "classes); never for training or the choice of clustering")
     parser.add_argument("--n-clusters", type=n_clusters_arg, metavar="K|auto",
                         help="number of clusters K, or 'auto' to estimate it without labels "
                         "(Leiden, resolution 1, communities of 5+ cells, on the 15-NN "
-                        "graph of 50 principal components, as scanpy's defaults build it). "
+                        "graph (15 other cells, binary, symmetric) of 50 principal components, close to "
+                        "scanpy's defaults). "
                         "Default: the number of true classes when the data has labels (the "
                         "standard benchmark setting), else auto")
     parser.add_argument("--protocol", choices=PROTOCOLS, default="final",
                         help="'final': train all epochs and choose the clustering without "
-                        "labels (see --select), no label read before scoring; 'oracle': the published protocol, which clusters and scores "
+                        "labels (see --select), no label read by training or the choice; 'oracle': the "
+                        "published protocol, which clusters and scores "
                         "every epoch against the true labels and keeps the best epoch "
                         "(for comparison with the paper only)")
     parser.add_argument("--select", choices=("silhouette", "stable", "last"), default=None,
                         help="how 'final' picks its clustering, without labels. The model is "
-                        "clustered every 10th epoch; 'silhouette' (default) keeps the best-"
+                        "clustered every 10th epoch and after the last (and on the first N "
+                        "epochs of --select-first); 'silhouette' (default) keeps the best-"
                         "separated partition (cosine silhouette on its embedding); 'stable' "
                         "the one that agrees best (mean ARI) with those of the 2 candidate "
                         "epochs before and after it; 'last' clusters the last epoch only")
     parser.add_argument("--select-first", type=int, default=None, metavar="N",
                         help="also make each of the first N epochs a candidate of 'final' "
-                        "(default: 9 for scRNA-seq, 0 for spatial slices). On the scRNA-seq "
+                        "with --select silhouette (ignored by 'stable' and 'last'; "
+                        "default: 9 for scRNA-seq, 0 for spatial slices). On the scRNA-seq "
                         "stand-ins the barely trained model is often the best partition: with "
                         "N = 9 the silhouette rule picked one of them on 8 of 30 stored runs, "
                         "each time with a higher ARI, and never on a spatial slice "
@@ -138,7 +143,7 @@ def add_run_options(parser: argparse.ArgumentParser, task: str) -> None:
                              "optimisation: see scrcl/minibatch.py and BENCHMARKS.md")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="CPU threads of this process (default: $OMP_NUM_THREADS when "
-                             "set, else the cores it may use)")
+                             "set, else the cores it may use; the demo: 1)")
     parser.add_argument("--out", help=f"results folder (default results/{task}/<dataset>)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
     t = parser.add_argument_group("long runs")
@@ -147,13 +152,16 @@ def add_run_options(parser: argparse.ArgumentParser, task: str) -> None:
                         "seed (0: off); removed once the results are written")
     t.add_argument("--resume", action="store_true",
                    help="continue each seed from its checkpoint (a seed without one starts "
-                        "over); gives the results of an uninterrupted run (--protocol final)")
+                        "over); the same weights as an uninterrupted run, and the same labels "
+                        "with --select last (the other rules choose among the epochs "
+                        "clustered after the resume)")
     t.add_argument("--checkpoint-dir", metavar="DIR",
                    help="checkpoint folder (default <out>/../.checkpoints/<dataset>)")
     t.add_argument("--ddp", action="store_true",
                    help="data-parallel training, one process per torchrun worker (gloo on "
                         "CPU, nccl on GPUs; implied under torchrun with more than one "
-                        "process); exact, but not faster: see scrcl/distributed.py")
+                        "process; whole-data steps at any size, since mini-batches do not "
+                        "combine with it); exact, but not faster: see scrcl/distributed.py")
 
 
 def n_clusters_arg(value: str):
@@ -216,8 +224,14 @@ def check_options(args: argparse.Namespace) -> None:
     batch = getattr(args, "batch_size", None)
     if batch is not None and batch < 0:
         raise ScrclInputError(f"--batch-size must be 0 (whole data set) or positive, got {batch}")
-    if batch and getattr(args, "ddp", False):
+    from ..distributed import launched_by_torchrun
+
+    ddp = getattr(args, "ddp", False) or (launched_by_torchrun()
+                                          and int(os.environ["WORLD_SIZE"]) > 1)
+    if batch and ddp:
         raise ScrclInputError("--batch-size and --ddp do not combine; use one of them")
+    if ddp and hasattr(args, "batch_size"):
+        args.batch_size = 0  # whole-data steps, split over the workers, at any size
     if args.tms is not None and min(args.tms) < 0:
         raise ScrclInputError(f"--tms must be non-negative, got {args.tms}")
     if len(set(args.seeds)) != len(args.seeds):

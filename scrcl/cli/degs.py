@@ -1,9 +1,10 @@
 """``draw_DEGs.py``: its options; the analysis itself is :mod:`scrcl.degs.analysis`.
 
 Reads the expression data of a data set (resolved as ``runSC.py`` resolves ``--dataset``)
-and the cluster labels of one seed of a run (``results/<SC|ST>/<dataset>/labels.csv``, or a
-published ``pred_label_dict_<dataset>.mat``), ranks genes per cluster, applies the published
-filter and writes ``degs.csv``, four marker figures and a UMAP of the run's embedding into
+and the cluster labels of a run (its consensus or one seed:
+``results/<SC|ST>/<dataset>/labels.csv``, or a published ``pred_label_dict_<dataset>.mat``),
+ranks genes per cluster, applies the published filter and writes ``degs.csv``,
+``degs.json`` (the settings), four marker figures and a UMAP of the run's embedding into
 one folder, all at once (a failed run leaves no partial folder behind).
 """
 from __future__ import annotations
@@ -24,8 +25,8 @@ from .common import ArgumentParser, add_data_dir_option
 DESCRIPTION = """\
 Marker genes (DEGs) of the clusters found by runSC.py or runST.py, with the figures
 biologists expect: dot plot, heatmap, stacked violin and matrix plot of the top genes of
-every cluster, a table of the ranked genes (degs.csv) and a UMAP of the run's embedding
-coloured by predicted and true labels.
+every cluster, a table of the ranked genes (degs.csv, with the settings in degs.json) and a
+UMAP of the run's embedding coloured by predicted and true labels.
 
 Genes are ranked with scanpy's rank_genes_groups on library-size-normalised, log1p data
 (all genes), then filtered as in the published script: a gene is a marker of a cluster
@@ -84,8 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "seed, in the cell order of the data set) instead of a run folder")
     src.add_argument("--seed", type=int, metavar="S",
                      help="which seed's clusters to use (default: the run's consensus of its "
-                          "seeds, labels.csv 'consensus'; the first seed of a one-seed run or "
-                          "of a --labels file)")
+                          "seeds, labels.csv 'consensus'; the first seed when the run has no "
+                          "consensus, and of a --labels file)")
     src.add_argument("--groupby", choices=("pred", "truth"), default="pred",
                      help="group cells by the predicted clusters (pred, default) or by the "
                           "true labels of the data set (truth)")

@@ -34,7 +34,8 @@ OUTPUT_FILES = ("metrics.json", "labels.csv", "scrcl.h5ad")
 
 PROTOCOL_NOTES = {
     "final": "label-free: all epochs trained; the clustering is chosen without labels "
-             "(config 'select'); labels used only for the final scores",
+             "(config 'select'); labels used only for the final scores and, "
+             "when K was not given, for K (n_clusters_source)",
     "oracle": "published protocol: best epoch chosen by the true labels (answer key); for "
               "comparison with the paper only",
 }

@@ -41,9 +41,10 @@ any .h5ad file (counts in X), or a benchmark name, looked up as
 Outputs (folder --out, default results/SC/<dataset>/, written atomically):
   metrics.json  protocol, config, K, per-seed ACC/NMI/ARI/F1, mean and std, the seeds'
                 consensus and its scores, time, memory
-  labels.csv    one row per cell, one column per seed (predicted cluster) and 'consensus'
-                (one partition from the seeds' partitions, average linkage)
-  scrcl.h5ad    the input cells + obs['scrcl'] (consensus), obs['scrcl_seed<S>'], obsm['X_scrcl'],
+  labels.csv    one row per cell, one column per seed (predicted cluster) and, with 3+
+                seeds under --protocol final, 'consensus' (one partition from the seeds'
+                partitions, average linkage)
+  scrcl.h5ad    the input cells + obs['scrcl'] (the consensus, else the first seed), obs['scrcl_seed<S>'], obsm['X_scrcl'],
                 uns['scrcl']
 """
 

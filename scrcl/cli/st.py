@@ -42,9 +42,10 @@ such as PCA scores (detected by negative or non-integer values: used as they are
 Outputs (folder --out, default results/ST/<dataset>/, written atomically):
   metrics.json  protocol, config, K, per-seed ACC/NMI/ARI/F1, mean and std, the seeds'
                 consensus and its scores, time, memory
-  labels.csv    one row per spot, one column per seed (predicted domain) and 'consensus'
-                (one partition from the seeds' partitions, average linkage)
-  scrcl.h5ad    the spots + obs['scrcl'] (consensus), obs['scrcl_seed<S>'], obsm['X_scrcl'],
+  labels.csv    one row per spot, one column per seed (predicted domain) and, with 3+
+                seeds under --protocol final, 'consensus' (one partition from the seeds'
+                partitions, average linkage)
+  scrcl.h5ad    the spots + obs['scrcl'] (the consensus, else the first seed), obs['scrcl_seed<S>'], obsm['X_scrcl'],
                 obsm['spatial'], uns['scrcl']
   --plot: figures/ST/<dataset>/spatial_domains.png, umap.png (and paga.png with --paga)
 """
@@ -57,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_cluster_option(s)
     s.add_argument("--radius", type=int,
                    help="spatial label refinement: each spot takes the majority domain of its "
-                        "RADIUS nearest spots (default: the preset's, 50; 0 = off)")
+                        "RADIUS nearest spots (default: the preset's, 50, at most 5%% of "
+                        "the spots; 0 = off)")
     s.add_argument("--preprocessed", choices=("auto", "yes", "no"), default="auto",
                    help="whether X is already processed (skip normalisation, log1p and HVG "
                         "selection); auto: yes when X has negative or non-integer values")
