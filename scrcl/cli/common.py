@@ -69,7 +69,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--lr", type=float, help="Adam learning rate")
     g.add_argument("--epochs", type=int, help="training epochs per seed")
     g.add_argument("--hvg", type=int, help="number of highly variable genes kept (G)")
-    g.add_argument("--k", type=int, help="neighbours in the cell (or spot) kNN graph")
+    g.add_argument("--k", type=int, help="neighbours in the cell kNN graph, the cell itself "
+                   "counted as scanpy does (on spots: the k nearest other spots)")
     g.add_argument("--tms", type=int, nargs=2, metavar=("T1", "T2"),
                    help="graph smoothing steps of the MLP view and of the GCN view")
     g.add_argument("--dropout", type=float, help="dropout rate")
