@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 from scrcl import metrics
-from scrcl.clustering.kmeans import kmeans_cosine
+import torch
+
+from scrcl.clustering.kmeans import centroid_sums, kmeans_cosine
 
 
 def _directions(seed=0, per=40):
@@ -34,6 +36,24 @@ def test_kmeans_no_nan_when_clusters_empty():
     res = kmeans_cosine(x, 6, n_init=2, seed=0)
     assert np.isfinite(res.centroids).all()
     assert res.labels.min() >= 0 and res.labels.max() < 6
+
+
+def test_centroid_sums_match_a_dense_reference_and_the_scatter_form():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 17, generator=gen)
+    labels = torch.randint(0, 6, (4, 300), generator=gen)
+    labels[2] = 0  # a restart with five empty clusters
+    sums = centroid_sums(x, labels, 6)
+    onehot = torch.nn.functional.one_hot(labels, 6).double()  # (R, N, k)
+    dense = torch.einsum("rnk,nd->rkd", onehot, x.double())
+    np.testing.assert_allclose(sums.double().numpy(), dense.numpy(), rtol=1e-5, atol=1e-5)
+    assert (sums[2, 1:] == 0).all()
+    # the form used before (one scatter over the (R, N, d) expansion): the same bits, so
+    # results stored with it stay valid
+    r, n, d = 4, 300, 17
+    old = torch.zeros(r, 6, d).scatter_add_(1, labels.unsqueeze(2).expand(r, n, d),
+                                            x.expand(r, n, d))
+    assert torch.equal(sums, old)
 
 
 def test_kmeans_rejects_k_above_n():

