@@ -144,6 +144,38 @@ def test_tied_mixture_is_scikit_learns_bit_for_bit():
     assert np.array_equal(ours.predict_proba(x), theirs.predict_proba(x))
 
 
+def test_gmm_fits_on_one_thread_whatever_the_process_allows(monkeypatch):
+    """The mixture's BLAS and OpenMP run on one thread inside gmm_eee (faster for its small
+    products and the same partition at any thread count), and the labels are those of
+    scikit-learn's tied mixture fitted on one thread."""
+    from sklearn.mixture import GaussianMixture
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from scrcl.clustering import mixture
+
+    seen = []
+    fit_predict = mixture.TiedGaussianMixture.fit_predict
+
+    def spy(self, x, y=None):
+        seen.extend(lib["num_threads"] for lib in threadpool_info())
+        return fit_predict(self, x, y)
+
+    monkeypatch.setattr(mixture.TiedGaussianMixture, "fit_predict", spy)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(6, 30))[rng.integers(0, 6, 400)] + rng.normal(size=(400, 30))
+    with threadpool_limits(limits=2):
+        before = [lib["num_threads"] for lib in threadpool_info()]
+        labels = gmm_eee(x, 6, seed=2)
+        after = [lib["num_threads"] for lib in threadpool_info()]
+    assert seen and set(seen) == {1}
+    assert after == before  # the caller's setting is given back
+    with threadpool_limits(limits=1):
+        theirs = GaussianMixture(6, covariance_type="tied", reg_covar=1e-6, max_iter=500,
+                                 init_params="kmeans", random_state=2).fit_predict(x)
+    assert adjusted_rand_score(theirs, labels) == 1.0
+    assert np.array_equal(labels, gmm_eee(x, 6, seed=2))
+
+
 def test_leiden_search_hits_k():
     rng = np.random.default_rng(1)
     x = np.concatenate([rng.normal(c, 0.3, size=(80, 4)) for c in (0, 4, 8)])

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
 
 class TiedGaussianMixture(GaussianMixture):
@@ -45,13 +46,22 @@ def gmm_eee(x, k: int, seed: int = 0, n_init: int = 1, max_iter: int = 500,
     """Labels (N,) in 0..k-1 of an EEE Gaussian mixture fitted to ``x: (N, d) float``.
 
     Initialised from k-means (seeded), so the result is deterministic for a given seed.
+
+    The fit runs on one thread (BLAS and OpenMP), whatever the process allows: its
+    products are small (d x d with d <= a few hundred), so threads gain little and, on
+    cores shared with other work, cost much (200 x 200 Cholesky factors took 5-140 ms
+    with two OpenBLAS threads on the 2-core benchmark machine under load, 0.1-0.3 ms with
+    one; whole fits 4-8x faster). It also makes the partition of a given embedding the
+    same whatever the thread count: with two threads the BLAS results differ from one
+    thread's in the last bits.
     """
     x = np.asarray(x, dtype=np.float64)
     if not 1 <= k <= x.shape[0]:
         raise ValueError(f"k must be between 1 and the number of points ({x.shape[0]}), got {k}")
     model = TiedGaussianMixture(k, n_init=n_init, max_iter=max_iter, reg_covar=reg_covar,
                                 init_params="kmeans", random_state=seed)
-    labels = model.fit_predict(x)
+    with threadpool_limits(limits=1):
+        labels = model.fit_predict(x)
     _, first = np.unique(labels, return_index=True)
     order = labels[np.sort(first)]
     mapping = np.zeros(k, dtype=np.int64)
