@@ -20,9 +20,10 @@ class TiedGaussianMixture(GaussianMixture):
     scikit-learn's E-step takes, for each of the k components, (x - mu_k) L as
     x L - mu_k L, where L (d, d) is the Cholesky factor of the shared precision, and so
     forms the (N, d) @ (d, d) product x L k times per EM iteration: O(k N d^2). Here x L
-    is formed once per E-step and each component reuses it (O(N d^2 + k N d)); every other
-    operation is the one scikit-learn performs, in the same order, so the log-densities,
-    the fit and the labels are bit for bit scikit-learn's (tested). At K = 52 and d = 200
+    is formed once per E-step and each component reuses it (O(N d^2 + k N d)), in blocks of
+    rows that stay in cache; every other operation is the one scikit-learn performs, in
+    the same order, so the log-densities, the fit and the labels are bit for bit
+    scikit-learn's (tested). At K = 52 and d = 200
     (Mouse_Brain_Anterior's embedding) that is about 25 times fewer operations per EM
     iteration.
     """
@@ -30,13 +31,23 @@ class TiedGaussianMixture(GaussianMixture):
     def __init__(self, n_components: int = 1, **kwargs) -> None:
         super().__init__(n_components, covariance_type="tied", **kwargs)
 
+    #: rows of x L per block of the E-step (a block's differences stay in cache)
+    rows_per_block = 256
+
     def _estimate_log_prob(self, X, xp=None):  # (N, d) -> (N, k)
         prec = self.precisions_cholesky_
         x_prec = X @ prec
-        dist = np.empty((X.shape[0], self.means_.shape[0]), dtype=X.dtype)
-        for k in range(self.means_.shape[0]):
-            y = x_prec - (self.means_[k, :] @ prec)
-            dist[:, k] = np.sum(np.square(y), axis=1)
+        mu_prec = [self.means_[k, :] @ prec for k in range(self.means_.shape[0])]
+        dist = np.empty((X.shape[0], len(mu_prec)), dtype=X.dtype)
+        rows = self.rows_per_block
+        y_buf = np.empty((min(rows, X.shape[0]), X.shape[1]), dtype=X.dtype)
+        for start in range(0, X.shape[0], rows):
+            block = x_prec[start:start + rows]
+            y = y_buf[: block.shape[0]]
+            for k, mu in enumerate(mu_prec):  # row sums: the same bits in any row block
+                np.subtract(block, mu, out=y)
+                np.square(y, out=y)
+                dist[start:start + rows, k] = np.sum(y, axis=1)
         log_det = np.sum(np.log(np.diagonal(prec)))
         return -0.5 * (X.shape[1] * math.log(2 * math.pi) + dist) + log_det
 
