@@ -681,13 +681,17 @@ def probe_unit_s(ctx: Context, unit: Unit, inputs: _data.ScrclInputs, cfg, seed:
 RECENT_UNITS = 3
 
 
-def stored_s_per_epoch(ctx: Context, spec: _data.DatasetSpec) -> Optional[float]:
+def stored_s_per_epoch(ctx: Context, spec: _data.DatasetSpec,
+                       oracle: Optional[bool] = None) -> Optional[float]:
     """Median wall seconds per epoch (training and clustering) of the last
     ``RECENT_UNITS`` training runs stored for this data set on this device (the code
     gets faster: older runs overestimate), else of its stored speed timings; None if
-    neither."""
+    neither. ``oracle``: whether the unit clusters every epoch (an oracle protocol) or
+    only its candidates; runs of the same kind are preferred when there are any (a
+    label-free run of 151507 took 328 s, a run with the oracle protocols about 1,970)."""
     root = ctx.args.results
     walls: dict[tuple, tuple[str, float]] = {}  # one per training run (its entries share it)
+    oracle_runs: set[tuple] = set()
     speeds = []
     folders = [root / suite / spec.name for suite in SUITES]
     for e in (e for folder in folders if folder.is_dir() for e in iter_entries(folder)):
@@ -699,6 +703,10 @@ def stored_s_per_epoch(ctx: Context, spec: _data.DatasetSpec) -> Optional[float]
               and "derived" not in e):
             run = (e["variant"], e["seed"], e["wall_s"])
             walls[run] = (e.get("finished", ""), e["wall_s"] / e["epochs_run"])
+            if e.get("protocol") == "oracle":
+                oracle_runs.add(run)
+    alike = {r: w for r, w in walls.items() if oracle is None or (r in oracle_runs) == oracle}
+    walls = alike or walls
     if walls:
         recent = sorted(walls.values())[-RECENT_UNITS:]
         return statistics.median(w for _, w in recent)
@@ -728,7 +736,8 @@ def fits_budget(ctx: Context, unit: Unit, probe: Callable[[], float]) -> bool:
     named."""
     if ctx.args.budget_min is None:
         return True
-    stored = stored_s_per_epoch(ctx, unit.spec)
+    stored = stored_s_per_epoch(ctx, unit.spec,
+                                oracle=any(k.protocol == "oracle" for k in unit.keys))
     probe_key = (unit.spec.name, *(unit.keys[0].suite, *sorted({(k.method, k.protocol)
                                                                   for k in unit.keys})))
     needed = (stored * unit_epochs(ctx, unit) if stored is not None

@@ -547,6 +547,31 @@ def test_time_estimate_follows_the_latest_training_runs(bench, tmp_path):
     assert run.stored_s_per_epoch(ctx, run._data.dataset_spec("demo")) == 2.0
 
 
+def test_time_estimate_prefers_runs_of_the_same_kind(bench, tmp_path):
+    """A label-free unit (clustering every 10th epoch) is estimated from label-free runs,
+    an oracle unit (clustering every epoch) from oracle runs; either falls back to all."""
+    run, _ = bench
+    args = run.build_parser().parse_args(["st", "--results", str(tmp_path)])
+    ctx = run.Context(args, [], {}, 0.0)
+    spec = run._data.dataset_spec("demo")
+
+    def store(seed, day, per_epoch, protocols, method="scrcl"):
+        for protocol in protocols:
+            key = run.Key("st", "demo", method, protocol, seed)
+            run.write_entry(key, tmp_path, {
+                "suite": "st", "dataset": "demo", "method": method, "variant": "",
+                "protocol": protocol, "seed": seed, "device": args.device, "epochs_run": 10,
+                "wall_s": per_epoch * 10, "finished": f"{day}T00:00:00+00:00"})
+
+    store(1, "2026-11-01", 4.0, ("final", "oracle"))
+    assert run.stored_s_per_epoch(ctx, spec, oracle=False) == 4.0  # nothing alike: all
+    store(2, "2026-11-02", 0.5, ("final",), method="scrcl-autok")
+    store(3, "2026-11-03", 3.0, ("final", "oracle"))
+    assert run.stored_s_per_epoch(ctx, spec, oracle=False) == 0.5
+    assert run.stored_s_per_epoch(ctx, spec, oracle=True) == 3.5
+    assert run.stored_s_per_epoch(ctx, spec) == 3.0  # the median of all three
+
+
 def test_the_probe_leaves_out_the_one_off_costs(bench, monkeypatch):
     """The budget's probe: a first call that compiles (here 0.5 s extra) enters nothing; a
     run's once-only cost (0.2 s), its epochs (0.01 s) and its clusterings (0.03 s) are
