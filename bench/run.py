@@ -146,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget-min", type=float,
                    help="start no entry that would not finish within this many minutes of "
                         "the runner's start (estimated from stored timings of the data set "
-                        "on this device, else from short probe runs of the unit)")
+                        "on this device, of label-free or oracle runs as the unit is, "
+                        "else from short probe runs of the unit)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads (torch, BLAS, OpenMP); default 1, for background runs")
