@@ -252,10 +252,13 @@ def hashed_config(cfg, spec, label_free: bool = True) -> dict:
     entries stored before the option existed keep their hash. ``select_first`` is left
     out where it is 0 (entries stored before it existed keep their hash) and where
     nothing label-free is computed (``label_free`` False: the oracle, K estimates and
-    timings do not read it, so they kept their hash when it became 9 for scRNA-seq)."""
+    timings do not read it, so they kept their hash when it became 9 for scRNA-seq).
+    ``embedding`` is left out where it is the published 'z'."""
     config = cfg.to_dict()
     if not config.get("select_first") or not label_free:
         config.pop("select_first", None)
+    if config.get("embedding", "z") == "z":  # the published [z1, z2]: entries stored
+        config.pop("embedding", None)  # before the option existed keep their hash
     if config.get("batch_size") is None:  # the default: full batches at these sizes
         config.pop("batch_size", None)
     elif config["batch_size"] > 0 and (_data.n_obs(spec) * config["hid_dim"]
@@ -296,8 +299,8 @@ def hash_inputs(ctx: Context, unit: Unit, key: Key, cfg=None) -> dict:
                 "member": early_member(ctx, unit.spec, unit.seed)["input_hash"]}
     cfg = cfg or ctx.config(unit.spec)
     device = ctx.args.device
-    untrained = {**hashed_config(cfg, unit.spec, label_free=False), "epochs": 0,  # what no training reads
-                 "precision": "fp32"}
+    untrained = {**hashed_config(cfg.replace(embedding="z"), unit.spec, label_free=False),
+                 "epochs": 0, "precision": "fp32"}  # what no training or clustering reads
     if unit.kind == "k":
         extra = {"leiden_k": K_SCORED}
         return {**base, "config": untrained,

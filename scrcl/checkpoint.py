@@ -31,7 +31,7 @@ FORMAT_VERSION = 1
 #: configuration fields that may change between the interrupted run and its resumption
 #: (none of them changes training; the label-free choice's settings since Nov 2026)
 _MAY_DIFFER = ("epochs", "kmeans_n_init", "preset", "radius", "pca_threshold", "select",
-               "select_stride", "select_first")
+               "select_stride", "select_first", "embedding")
 
 
 @dataclass(frozen=True)

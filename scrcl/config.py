@@ -24,6 +24,13 @@ Task = Literal["SC", "ST"]
 SELECT_FIRST: dict[str, int] = {"SC": 9, "ST": 0}
 
 
+#: what the trained model's clusterings are made of (``ScrclConfig.embedding``)
+EMBEDDINGS: dict[str, str] = {
+    "z": "[z1, z2], the refined representations (N, 2C), as published",
+    "h": "[e1, e2], the two views' L2-normalised hidden layers (N, 2H)",
+}
+
+
 @dataclass
 class ScrclConfig:
     """Hyper-parameters of the model, the losses, training and clustering.
@@ -53,6 +60,8 @@ class ScrclConfig:
     select_stride: int = 10  # the model is clustered every this many epochs
     select_first: int = 9  # and on each of its first this many epochs (0: the stride only;
     # scRNA-seq default 9, spatial 0: BENCHMARKS.md, "early candidates")
+    embedding: str = "z"  # what is clustered: 'z' = [z1, z2] (published), 'h' = [e1, e2]
+    # (the two views' L2-normalised hidden layers, H wide each; EMBEDDINGS)
     pca_threshold: int = 10_000  # build the cell graph on 50 PCs from this many cells on
     features: str = "auto"  # scRNA-seq input: 'auto', 'counts' (published) or 'lognorm'
     precision: str = "auto"  # dense layers: 'fp32', 'bf16', 'tf32' or 'auto' (scrcl.precision)
@@ -64,6 +73,9 @@ class ScrclConfig:
         self.tms = tuple(int(t) for t in self.tms)  # type: ignore[assignment]
         if len(self.tms) != 2:
             raise ValueError("tms needs two values (MLP view, GCN view)")
+        if self.embedding not in EMBEDDINGS:
+            raise ValueError(f"unknown embedding {self.embedding!r}: choose one of "
+                             f"{', '.join(EMBEDDINGS)}")
 
     def replace(self, **changes) -> "ScrclConfig":
         """A copy with some fields changed (``None`` values are ignored)."""

@@ -13,11 +13,12 @@ from typing import Callable, Literal, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .checkpoint import CheckpointPlan
 from .clustering.consensus import MAX_FRAGMENTS, consensus_method_for, consensus_partition
 from .clustering.kmeans import kmeans_cosine
-from .config import ScrclConfig
+from .config import EMBEDDINGS, ScrclConfig
 from .data.preprocess import PreparedData
 from .distributed import DistContext
 from .metrics import evaluate
@@ -116,9 +117,16 @@ def clusterer(kind: str, n_init: int) -> Optional[ClusterFn]:
     raise ValueError(f"unknown clustering {kind!r}: choose one of {', '.join(CLUSTERERS)}")
 
 
-def clustering_input(outputs: dict[str, torch.Tensor]) -> torch.Tensor:
-    """[z1, z2] (N, 2C): what is clustered."""
-    return torch.cat([outputs["z1"], outputs["z2"]], dim=1)
+def clustering_input(outputs: dict[str, torch.Tensor], embedding: str = "z") -> torch.Tensor:
+    """What is clustered (``ScrclConfig.embedding``): 'z', [z1, z2] (N, 2C), as published;
+    'h', [e1, e2] (N, 2H), each view's hidden layer h normalised to unit rows (so that
+    both views weigh the same in the cosine k-means)."""
+    if embedding == "z":
+        return torch.cat([outputs["z1"], outputs["z2"]], dim=1)
+    if embedding == "h":
+        return torch.cat([F.normalize(outputs["h1"].float(), dim=1),
+                          F.normalize(outputs["h2"].float(), dim=1)], dim=1)
+    raise ValueError(f"unknown embedding {embedding!r}: choose one of {', '.join(EMBEDDINGS)}")
 
 
 def run_seeds(data: PreparedData, cfg: ScrclConfig, n_clusters: int, seeds: Sequence[int],
@@ -255,7 +263,7 @@ def run_protocols(data: PreparedData, cfg: ScrclConfig, n_clusters: int,
                 if not wanting:
                     continue
                 if emb_t is None:
-                    emb_t = clustering_input(outputs).float()
+                    emb_t = clustering_input(outputs, cfg.embedding).float()
                     emb = emb_t.cpu().numpy()
                 labels = finish(fn(emb_t, n_clusters, seed))
                 for choice in wanting:

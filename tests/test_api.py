@@ -41,3 +41,37 @@ def test_n_clusters_auto_finds_the_planted_types_on_the_pca_graph():
                                     progress=False)
     assert result.n_clusters == 4
     assert "15-NN graph of 50 principal components" in result.k_source
+
+
+def test_clustering_input_by_hand():
+    """'z' concatenates z1, z2 as they are; 'h' normalises each view's hidden rows to unit
+    length first (checked on rows whose norms are easy: 3-4-5)."""
+    import torch
+
+    from scrcl.pipeline import clustering_input
+
+    out = {"z1": torch.tensor([[1.0, 0.0]]), "z2": torch.tensor([[0.0, 1.0]]),
+           "h1": torch.tensor([[3.0, 4.0, 0.0]]), "h2": torch.tensor([[0.0, 0.0, -2.0]])}
+    assert clustering_input(out).tolist() == [[1.0, 0.0, 0.0, 1.0]]
+    h = clustering_input(out, "h")
+    assert torch.allclose(h, torch.tensor([[0.6, 0.8, 0.0, 0.0, 0.0, -1.0]]))
+    with pytest.raises(ValueError, match="unknown embedding"):
+        clustering_input(out, "e")
+
+
+def test_the_hidden_embedding_is_clustered_from_the_same_training():
+    """embedding='h' changes what is clustered, not the model: same losses, seed for seed,
+    and the embedding written is [e1, e2] (2 x hid_dim wide, unit rows per view)."""
+    runs = {}
+    for embedding in ("z", "h"):
+        adata = synthetic_counts(n_cells=90, n_genes=150, n_types=3, seed=1)
+        result = scrcl.tl.cluster_cells(adata, n_clusters=3, seeds=[5],
+                                        config=SMALL.replace(embedding=embedding),
+                                        progress=False)
+        runs[embedding] = (result, adata.obsm["X_scrcl"])
+    (rz, ez), (rh, eh) = runs["z"], runs["h"]
+    assert rz.runs[0].losses == rh.runs[0].losses
+    assert ez.shape == (90, 6) and eh.shape == (90, 2 * SMALL.hid_dim)
+    norms = np.linalg.norm(eh.reshape(90, 2, SMALL.hid_dim), axis=2)
+    assert np.allclose(norms, 1.0, atol=1e-5)
+    assert rh.config.embedding == "h" and rh.runs[0].labels.shape == (90,)

@@ -614,3 +614,15 @@ def test_the_cost_fit_is_never_free(bench):
     run, _ = bench
     cost = run.fit_run_cost([(1, 1, 1.0), (3, 1, 0.9), (12, 2, 1.0)])
     assert cost(500, 50) >= 0.25 * 1.0 / 12 * 500
+
+
+def test_the_published_embedding_is_not_hashed_and_another_is(bench):
+    """Entries stored before --embedding existed keep their hash; 'h' changes the hash of
+    the trained entries (both protocols cluster it) and of nothing that does not cluster."""
+    run = bench[0]
+    spec = run._data.dataset_spec("demo")
+    cfg = run._data.base_config(spec)
+    assert "embedding" not in run.hashed_config(cfg, spec)
+    assert run.hashed_config(cfg.replace(embedding="h"), spec)["embedding"] == "h"
+    assert run.hashed_config(cfg.replace(embedding="h"), spec, label_free=False)[
+        "embedding"] == "h"  # the oracle clusters the same embedding

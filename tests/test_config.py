@@ -20,3 +20,16 @@ def test_presets_keep_the_published_hyper_parameters():
     cfg = get_preset("151507")
     assert (cfg.hvg, cfg.k, cfg.tms, cfg.lambda1, cfg.out_dim, cfg.radius) == (
         3000, 15, (10, 8), 200.0, 7, 50)
+
+
+def test_the_clustered_embedding_defaults_to_the_published_one():
+    """[z1, z2] unless asked otherwise, everywhere; an unknown choice is refused."""
+    import pytest
+
+    from scrcl.config import EMBEDDINGS, ScrclConfig
+
+    assert set(EMBEDDINGS) == {"z", "h"}
+    assert default_config("SC").embedding == default_config("ST").embedding == "z"
+    assert all(get_preset(name).embedding == "z" for name in preset_names())
+    with pytest.raises(ValueError, match="unknown embedding 'x'"):
+        ScrclConfig(embedding="x")

@@ -40,7 +40,7 @@ def test_help_explains_every_option():
     for opt in ["--lr", "--epochs", "--hvg", "--k", "--tms", "--dropout", "--weight-decay",
                 "--lambda1", "--lambda2", "--temperature", "--hid-dim", "--out-dim",
                 "--protocol", "--seeds", "--device", "--n-clusters", "--label-key",
-                "--data-dir", "--out", "--quiet", "--cluster"]:
+                "--data-dir", "--out", "--quiet", "--cluster", "--embedding"]:
         assert opt in proc.stdout
 
 
@@ -89,6 +89,16 @@ def test_same_seed_same_labels_and_oracle_is_named(tmp_path):
     record = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert record["protocol"] == "oracle"
     assert 1 <= record["per_seed"][0]["epoch_used"] <= 3
+
+
+def test_the_clustered_embedding_is_an_option_and_is_saved(tmp_path):
+    path = _write(tmp_path, _small(seed=5))
+    proc = run_sc("--dataset", path, "--out", tmp_path / "o", "--embedding", "h", *FAST)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert record["config"]["embedding"] == "h"
+    bad = run_sc("--dataset", path, "--out", tmp_path / "b", "--embedding", "x", *FAST)
+    assert bad.returncode != 0 and "invalid choice: 'x'" in bad.stderr
 
 
 @pytest.mark.parametrize("cluster", ["gmm", "leiden"])

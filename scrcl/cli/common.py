@@ -18,7 +18,7 @@ import torch
 
 from .. import __version__
 from .._constants import DATA_DIR_ENV, DEFAULT_SEEDS, PROTOCOLS
-from ..config import ScrclConfig
+from ..config import EMBEDDINGS, ScrclConfig
 from ..errors import ScrclInputError
 from ..precision import PRECISIONS
 
@@ -125,6 +125,11 @@ def add_run_options(parser: argparse.ArgumentParser, task: str) -> None:
                         "N = 9 the silhouette rule picked one of them on 8 of 30 stored runs, "
                         "each time with a higher ARI, and never on a spatial slice "
                         "(BENCHMARKS.md, early candidates). 0 reproduces the stride only")
+    parser.add_argument("--embedding", choices=tuple(EMBEDDINGS), default=None,
+                        help="what each epoch's clustering is made of: 'z' (default) the "
+                        "refined representations [z1, z2], as published; 'h' the two views' "
+                        "hidden layers [e1, e2] (unit rows, 2 x --hid-dim wide), which the "
+                        "training is the same for (BENCHMARKS.md, 'which embedding')")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
                         help="random seeds, one model each; with three or more, their "
                              "partitions are also combined into one (the consensus, "
@@ -202,6 +207,7 @@ def config_from_args(base: ScrclConfig, args: argparse.Namespace) -> ScrclConfig
                         hid_dim=args.hid_dim, out_dim=args.out_dim, gene_k=args.gene_k,
                         select=getattr(args, "select", None),
                         select_first=getattr(args, "select_first", None),
+                        embedding=getattr(args, "embedding", None),
                         precision=getattr(args, "precision", None),
                         batch_size=getattr(args, "batch_size", None),
                         features=getattr(args, "features", None),
