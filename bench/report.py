@@ -299,6 +299,42 @@ def consensus_cell(res: Results, ds: str, metric: str,
     return f"{found[0][metric]:.3f} ({len(found[0]['member_seeds'])} seeds)"
 
 
+#: the stored variant of the clustered embedding studied against the published [z1, z2]
+EMBEDDING_VARIANT = "embedding-h"
+
+
+def embedding(res: Results) -> str:
+    """Label-free scrcl clustering [e1, e2] (``--embedding h``) against the published
+    [z1, z2] (the default), data set by data set; the rule written down before the runs
+    (BENCHMARKS.md, "Which embedding is clustered"): 'h' stays no worse than z's mean
+    less the std of z's seeds. Beside them the better plain baseline (sc: PCA + k-means
+    or Leiden; st: smoothing + k-means)."""
+    rows = []
+    for suite, datasets in (("sc", SC_DATASETS), ("st", ST_DATASETS)):
+        for ds in res.datasets(suite, datasets):
+            h = res.variants.get((suite, ds, "scrcl", "final", EMBEDDING_VARIANT), [])
+            if not h:
+                continue
+            z = res.get(suite, ds, "scrcl", "final")
+            base = {e["seed"]: e["ari"] for e in z}
+            delta = [e["ari"] - base[e["seed"]] for e in h if e["seed"] in base]
+            floor = (statistics.fmean(base.values()) - statistics.pstdev(base.values())
+                     if len(base) > 1 else None)
+            mean_h = statistics.fmean(e["ari"] for e in h)
+            verdict = DASH if floor is None or len(h) < 3 else (
+                "yes" if mean_h >= floor else "no")
+            plain = ["pca_kmeans", "leiden"] if suite == "sc" else ["smooth_kmeans"]
+            best = max(((statistics.fmean(e["ari"] for e in res.get(suite, ds, m, "final")),
+                         METHOD_NAMES.get(m, m)) for m in plain
+                        if res.get(suite, ds, m, "final")), default=None)
+            rows.append([suite, ds, with_count(z, "ari"), with_count(h, "ari"),
+                         DASH if not delta else f"{statistics.fmean(delta):+.3f} ({len(delta)})",
+                         verdict, DASH if best is None else f"{best[0]:.3f} ({best[1]})"])
+    return table(["suite", "data set", "[z1, z2] (default): ARI (seeds)",
+                  "[e1, e2] (--embedding h): ARI (seeds)", "Δ ARI (shared seeds)",
+                  "h at least z's mean - std (3+ seeds)", "better plain baseline"], rows)
+
+
 def sc_summary(res: Results) -> str:
     """ARI of label-free scrcl beside the oracle protocol and the baselines."""
     rows = [[ds, *(with_count(res.get("sc", ds, m, p), "ari") for m, p in SC_ROWS),
@@ -714,7 +750,7 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     "st-nmi": st_table("nmi"), "st-summary": st_summary, "speed": speed, "costs": costs,
     "k-estimation": k_estimation, "k-accuracy": k_accuracy, "selection": selection,
     "selection-gap": selection_gap, "early-candidates": early_candidates,
-    "machines": machines, "variants": variants,
+    "machines": machines, "variants": variants, "embedding": embedding,
     "consensus": consensus, "consensus-heldout": consensus_heldout, "vs-authors": vs_authors, "scaling": scaling,
     "gpu-check": gpu_check,
 }
