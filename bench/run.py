@@ -1267,6 +1267,8 @@ def execute(argv: Optional[list[str]] = None) -> dict:
     started = time.monotonic()
     _env.limit_threads(args.threads)
     ctx = Context(args, argv, parse_overrides(args.set), started)
+    if not args.dry_run:  # where and with what the entries run, taken now (cached): the
+        environment(ctx)  # commit the runs started from, and no import left for storing
     for unit in plan(ctx):
         pending = unit.pending(args.results)
         ctx.counts["up_to_date"] += len(unit.keys) - len(pending)
