@@ -122,6 +122,27 @@ def test_rerun_skips_and_a_changed_config_recomputes(bench, first_run, tmp_path,
     assert entry_files(root).items() >= after.items()  # the others untouched
 
 
+def test_moved_entries_stay_current_under_their_new_variant(bench, first_run, tmp_path):
+    """When a default changes, bench/move_variant.py turns the old default's entries into
+    a variant: a run that names the old setting then finds them up to date."""
+    run, move_variant = bench[0], importlib.import_module("move_variant")
+    root = tmp_path / "results"
+    shutil.copytree(first_run[0], root)
+    renamed = "embedding-z__epochs-3__hid_dim-16"  # what '--set embedding=z' is stored as
+    assert move_variant.move(root, ["demo"], "epochs-3__hid_dim-16", renamed) == 4
+    assert not (root / f"sc/demo/{FOLDER}").exists()
+    entry = json.loads((root / f"sc/demo/scrcl__{renamed}/final/seed1.json").read_text())
+    assert entry["variant"] == renamed
+    dry = run.execute(DEMO_RUN + ["--set", "embedding=z", "--results", str(root), "--dry-run"])
+    assert dry["computed"] == 0 and dry["up_to_date"] == 4
+    # a move onto stored entries stops before it changes anything
+    shutil.copytree(root / f"sc/demo/scrcl__{renamed}", root / f"sc/demo/{FOLDER}")
+    before = entry_files(root)
+    with pytest.raises(ValueError, match="stored already"):
+        move_variant.move(root, ["demo"], renamed, "epochs-3__hid_dim-16")
+    assert entry_files(root) == before
+
+
 def test_report_renders_blocks_and_check_finds_stale_ones(bench, first_run, tmp_path):
     report = bench[1]
     root = tmp_path / "results"
