@@ -143,6 +143,27 @@ def batch_setting(text: str) -> Optional[int]:
     return None if text == "auto" else 0 if text == "full" else int(text)
 
 
+def record_child(script: str, child_args: list[str], path: Path, env: dict, note: str,
+                 command: str) -> Optional[dict]:
+    """Run ``script`` with ``child_args`` in a process of its own (its peak RSS is its own),
+    read the JSON record it prints last, add the wall time, threads, machine, command and
+    note, and write it to ``path`` atomically; None (and a line on stderr) if it failed."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, script, *child_args], capture_output=True,
+                          text=True, env=env)
+    if proc.returncode != 0:
+        print(f"failed: {command}: {proc.stderr.strip()[-1000:]}", file=sys.stderr)
+        return None
+    rec = json.loads(proc.stdout.strip().splitlines()[-1])
+    rec.update(wall_s=time.perf_counter() - t0, threads=env["OMP_NUM_THREADS"],
+               machine=f"{platform.machine()}, {os.cpu_count()} cores",
+               command=f"OMP_NUM_THREADS={env['OMP_NUM_THREADS']} python {command}", note=note)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(rec, indent=1))
+    tmp.replace(path)
+    return rec
+
+
 def load_records(folder: Path = RECORDS) -> list[dict]:
     """The committed records of this script (one JSON file per source, size, batch)."""
     return [json.loads(f.read_text()) for f in sorted(folder.glob("*.json"))]
@@ -180,26 +201,14 @@ def main(argv=None) -> int:
                 if path.exists() and not args.force:
                     print(f"recorded: {path.name}")
                     continue
-                t0 = time.perf_counter()
-                proc = subprocess.run([sys.executable, __file__, "--child", source, str(n), batch,
-                                       "--epochs", str(args.epochs), "--data-dir",
-                                       str(args.data_dir), "--kmeans-n-init",
-                                       str(args.kmeans_n_init)],
-                                      capture_output=True, text=True, env=env)
-                if proc.returncode != 0:
-                    print(f"failed: {source} {n} {batch}: {proc.stderr.strip()[-1000:]}",
-                          file=sys.stderr)
+                rec = record_child(
+                    __file__, ["--child", source, str(n), batch, "--epochs", str(args.epochs),
+                               "--data-dir", str(args.data_dir), "--kmeans-n-init",
+                               str(args.kmeans_n_init)], path, env, args.note,
+                    f"bench/scaling.py --sizes {n} --sources {source} --batch-size {batch} "
+                    f"--epochs {args.epochs}")
+                if rec is None:
                     continue
-                rec = json.loads(proc.stdout.strip().splitlines()[-1])
-                rec.update(wall_s=time.perf_counter() - t0, threads=env["OMP_NUM_THREADS"],
-                           machine=f"{platform.machine()}, {os.cpu_count()} cores",
-                           command=f"OMP_NUM_THREADS={env['OMP_NUM_THREADS']} python "
-                                   f"bench/scaling.py --sizes {n} --sources {source} "
-                                   f"--batch-size {batch} --epochs {args.epochs}",
-                           note=args.note)
-                tmp = path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(rec, indent=1))
-                tmp.replace(path)
                 print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v)
                                   for k, v in rec.items() if k != "epoch_s_all"}), flush=True)
     return 0
