@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+BENCH = Path(__file__).resolve().parent
+sys.path[:0] = [p for p in (str(BENCH), str(BENCH.parent)) if p not in sys.path]  # + scrcl
 
 from _results import RESULTS_DIR, Key, read_entry, write_entry  # noqa: E402
 

@@ -1,7 +1,7 @@
 """AnnData key names and other constants, in one place."""
 
 KEY_ADDED = "scrcl"  # obs[KEY_ADDED]: the seeds' consensus clusters; uns[KEY_ADDED]: run record
-EMBEDDING_KEY = "X_scrcl"  # obsm key of the clustering embedding [z1, z2]
+EMBEDDING_KEY = "X_scrcl"  # obsm key of the first seed's clustered embedding ([e1, e2] or [z1, z2])
 SEED_KEY = "scrcl_seed{seed}"  # obs key of every seed's clusters
 SPATIAL_KEY = "spatial"  # obsm key of spot coordinates
 DEFAULT_SC_LABEL_KEY = "cell_type1"

@@ -36,6 +36,10 @@ from .errors import ScrclInputError
 T0, T_CELL, T_BATCH, T_BATCH_PLAIN = 1103.0, 0.0281, 0.0755, 0.1667 + 0.009
 #: evaluation stage
 E0, E_CELL = 2564.0, 0.0455
+#: copies of a wide clustered embedding held at once (the first seed's kept one and the
+#: candidate being clustered): computed, not fitted, since the records clustered [z1, z2],
+#: 2K wide, whose copies the fit includes; [e1, e2] adds 2 x 4 bytes x 2H a cell
+EMBEDDING_COPIES = 2
 #: a run is refused when its prediction exceeds this share of the available memory
 HEADROOM = 0.9
 #: env variable that sets the memory available to a run, in MB (tests, shared machines)
@@ -63,14 +67,23 @@ def _eval_terms(n_cells: int, n_genes: int) -> list[float]:
     return [1.0, n_cells * n_genes / 2000]
 
 
+def embedding_mb(n_cells: int, embedding_width: int) -> float:
+    """What the clustered embedding adds beyond the fit (MB): ``embedding_width`` is 2H
+    for [e1, e2] ('h'), 0 for [z1, z2], which the fitted records clustered. The
+    candidates are clustered between training epochs, so it adds to both stages."""
+    return EMBEDDING_COPIES * 4 * embedding_width * n_cells / 2**20
+
+
 def predict_mb(n_cells: int, n_genes: int, hid_dim: int, batch_cells: Optional[int] = None,
-               coef: Optional[Coef] = None) -> float:
-    """Predicted peak resident memory (MB) of a CPU run; ``batch_cells`` None = full batch."""
+               coef: Optional[Coef] = None, embedding_width: int = 0) -> float:
+    """Predicted peak resident memory (MB) of a CPU run; ``batch_cells`` None = full batch;
+    ``embedding_width``: see :func:`embedding_mb`."""
     c = coef or coefficients()
-    train = float(np.dot(c[:4], _train_terms(n_cells, n_genes, hid_dim, batch_cells)))
+    extra = embedding_mb(n_cells, embedding_width)
+    train = float(np.dot(c[:4], _train_terms(n_cells, n_genes, hid_dim, batch_cells))) + extra
     if batch_cells is None or batch_cells >= n_cells:  # full batches: training is the peak
         return train
-    return max(train, float(np.dot(c[4:], _eval_terms(n_cells, n_genes))))
+    return max(train, float(np.dot(c[4:], _eval_terms(n_cells, n_genes))) + extra)
 
 
 def fit(records: Iterable[dict]) -> Coef:
@@ -118,21 +131,25 @@ def _gb(mb: float) -> str:
 
 
 def check(n_cells: int, n_genes: int, hid_dim: int, batch_cells: Optional[int],
-          device: str = "cpu") -> str:
+          device: str = "cpu", embedding_width: int = 0) -> str:
     """The line printed before training ("about 6.1 GB needed, 20.3 GB available"), or a
     ScrclInputError naming the option that would make the run fit."""
-    need = predict_mb(n_cells, n_genes, hid_dim, batch_cells)
+    need = predict_mb(n_cells, n_genes, hid_dim, batch_cells, embedding_width=embedding_width)
     where = "host memory" if device.startswith("cuda") else "memory"
     free = available_mb()
     if free is None:
         return f"{where}: about {_gb(need)} needed (available memory unknown)"
     if need <= HEADROOM * free or device.startswith("cuda"):  # GPU memory: not modelled
         return f"{where}: about {_gb(need)} needed, {_gb(free)} available"
-    fits = max((b for b in range(1000, n_cells, 1000)
-                if predict_mb(n_cells, n_genes, hid_dim, b) <= HEADROOM * free), default=0)
+    def at(b: int) -> float:
+        return predict_mb(n_cells, n_genes, hid_dim, b, embedding_width=embedding_width)
+
+    fits = max((b for b in range(1000, n_cells, 1000) if at(b) <= HEADROOM * free), default=0)
     if fits >= 1000:
-        fix = (f"use --batch-size {fits} (about "
-               f"{_gb(predict_mb(n_cells, n_genes, hid_dim, fits))})")
+        fix = f"use --batch-size {fits} (about {_gb(at(fits))})"
+    elif embedding_width:
+        fix = ("use --embedding z (the published [z1, z2], far narrower), fewer genes (--hvg) "
+               "or a smaller --hid-dim, or a machine with more memory")
     else:
         fix = "use fewer genes (--hvg) or a smaller --hid-dim, or a machine with more memory"
     raise ScrclInputError(f"this run needs about {_gb(need)} of {where} but only "

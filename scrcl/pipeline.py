@@ -55,7 +55,10 @@ CONSENSUS_NOTES = {
 class SeedRun:
     seed: int
     labels: np.ndarray  # (N,) predicted clusters
-    embedding: np.ndarray  # (N, 2C) the clustering input [z1, z2]
+    #: (N, d) the clustering input of the chosen epoch ([e1, e2] 2H wide or [z1, z2] 2C wide)
+    #: for the first seed, the one written to obsm['X_scrcl']; None for the others, whose
+    #: 2H-wide copies would cost N x 12 kB each with the defaults
+    embedding: Optional[np.ndarray]
     epoch_used: int
     wall_s: float
     losses: list[float] = field(default_factory=list)
@@ -123,9 +126,12 @@ def clustering_input(outputs: dict[str, torch.Tensor], embedding: str = "z") -> 
     both views weigh the same in the cosine k-means)."""
     if embedding == "z":
         return torch.cat([outputs["z1"], outputs["z2"]], dim=1)
-    if embedding == "h":
-        return torch.cat([F.normalize(outputs["h1"].float(), dim=1),
-                          F.normalize(outputs["h2"].float(), dim=1)], dim=1)
+    if embedding == "h":  # written in place: one (N, 2H) array, no concatenated copies
+        h1, h2 = outputs["h1"], outputs["h2"]
+        out = torch.empty(h1.shape[0], h1.shape[1] + h2.shape[1], device=h1.device)
+        F.normalize(h1.float(), dim=1, out=out[:, :h1.shape[1]])
+        F.normalize(h2.float(), dim=1, out=out[:, h1.shape[1]:])
+        return out
     raise ValueError(f"unknown embedding {embedding!r}: choose one of {', '.join(EMBEDDINGS)}")
 
 
@@ -160,9 +166,11 @@ def early_candidates(cfg: ScrclConfig) -> int:
 
 
 class _FinalChoice:
-    """Label-free choice among the clusterings of the candidate epochs (``cfg.select``)."""
+    """Label-free choice among the clusterings of the candidate epochs (``cfg.select``).
+    ``keep_embedding`` False: the candidates' embeddings are not kept (None is chosen)."""
 
-    def __init__(self, cfg: ScrclConfig) -> None:
+    def __init__(self, cfg: ScrclConfig, keep_embedding: bool = True) -> None:
+        self.keep = keep_embedding
         self.select = cfg.select
         self.wanted = set(candidate_epochs(cfg.epochs, cfg.select_stride,
                                            first=early_candidates(cfg))
@@ -174,13 +182,14 @@ class _FinalChoice:
         return epoch in self.wanted
 
     def observe(self, epoch: int, labels: np.ndarray, emb: np.ndarray) -> None:
+        kept = emb if self.keep else None
         if self.select == "silhouette":  # keep only the best so far: memory O(N)
             score = silhouette(emb, labels)
             if score >= self.best_sil:  # ties: the later epoch
                 self.best_sil = score
-                self.candidates[:] = [(epoch, labels, emb)]
+                self.candidates[:] = [(epoch, labels, kept)]
         else:
-            self.candidates.append((epoch, labels, emb))
+            self.candidates.append((epoch, labels, kept))
 
     def chosen(self) -> tuple[int, np.ndarray, np.ndarray, Optional[dict]]:
         i = (most_stable_partition([labels for _, labels, _ in self.candidates])
@@ -191,8 +200,10 @@ class _FinalChoice:
 class _OracleChoice:
     """The published protocol: the evaluated epoch with the best score against the truth."""
 
-    def __init__(self, truth: np.ndarray, metric: str, every: int, epochs: int) -> None:
+    def __init__(self, truth: np.ndarray, metric: str, every: int, epochs: int,
+                 keep_embedding: bool = True) -> None:
         self.truth, self.metric, self.every, self.epochs = truth, metric, every, epochs
+        self.keep = keep_embedding
         self.best: Optional[tuple[int, np.ndarray, np.ndarray, dict]] = None
 
     def wants(self, epoch: int) -> bool:
@@ -201,7 +212,7 @@ class _OracleChoice:
     def observe(self, epoch: int, labels: np.ndarray, emb: np.ndarray) -> None:
         scores = evaluate(self.truth, labels)
         if self.best is None or scores[self.metric] > self.best[3][self.metric]:
-            self.best = (epoch, labels, emb, scores)
+            self.best = (epoch, labels, emb if self.keep else None, scores)
 
     def chosen(self) -> tuple[int, np.ndarray, np.ndarray, Optional[dict]]:
         return self.best
@@ -241,7 +252,8 @@ def run_protocols(data: PreparedData, cfg: ScrclConfig, n_clusters: int,
                  "edges inside a batch", plan.n_batches, -(-data.n_cells // plan.n_batches),
                  100 * plan.edges_kept())
     batch_cells = None if plan is None else max(idx.size for idx in plan.batches(1))
-    log.info(memory.check(data.n_cells, data.n_genes, cfg.hid_dim, batch_cells, str(dev)))
+    log.info(memory.check(data.n_cells, data.n_genes, cfg.hid_dim, batch_cells, str(dev),
+                          embedding_width=2 * cfg.hid_dim if cfg.embedding == "h" else 0))
     inputs = Inputs.from_prepared(data, dev, dense=True if plan is not None else None,
                                   precision=precision)
     out_dim = cfg.out_dim or n_clusters
@@ -251,10 +263,11 @@ def run_protocols(data: PreparedData, cfg: ScrclConfig, n_clusters: int,
     own = protocols_of or {}
     wanted = {m: [p for p in protocols if p in own.get(m, protocols)] for m in fns}
     runs: dict[tuple[str, str], list[SeedRun]] = {(m, p): [] for m in fns for p in wanted[m]}
-    for seed in seeds:
+    for i_seed, seed in enumerate(seeds):
         start = time.perf_counter()
-        choices = {(m, p): (_OracleChoice(truth, oracle_metric, eval_every, cfg.epochs)
-                            if p == "oracle" else _FinalChoice(cfg)) for m, p in runs}
+        keep = i_seed == 0  # only the first seed's embedding is kept (SeedRun.embedding)
+        choices = {(m, p): (_OracleChoice(truth, oracle_metric, eval_every, cfg.epochs, keep)
+                            if p == "oracle" else _FinalChoice(cfg, keep)) for m, p in runs}
 
         def on_epoch(epoch: int, outputs: dict[str, torch.Tensor]) -> None:
             emb_t, emb = None, None

@@ -126,8 +126,9 @@ def cluster_cells(adata: ad.AnnData, *, n_clusters: Union[int, str, None] = None
     estimates K without labels. Without ``config``, the defaults that depend on the data's
     size are fitted to it (``scrcl.data.adapt``); a given ``config`` is used as it is.
     ``cluster``: 'kmeans' (cosine, as published), 'gmm' or 'leiden' (resolution searched
-    to give K), as ``runSC.py --cluster``. See :func:`fit` for the fields written into
-    ``adata``.
+    to give K), as ``runSC.py --cluster``. Without ``config``, ``protocol='oracle'`` (the
+    published protocol) clusters [z1, z2], as published, and 'final' the default [e1, e2].
+    See :func:`fit` for the fields written into ``adata``.
     """
     check_anndata(adata, label_key)
     cfg = config
@@ -135,6 +136,8 @@ def cluster_cells(adata: ad.AnnData, *, n_clusters: Union[int, str, None] = None
         cfg, notes = adapt_config(default_config("SC"), (), measure(adata))
         for note in notes:
             log.info("adapted to the data: %s", note)
+        if protocol == "oracle":  # the published protocol clusters the published [z1, z2]
+            cfg = cfg.replace(embedding="z")
     prepared = prepare_sc_with(adata, cfg)
     return fit(adata, prepared, n_clusters=n_clusters, label_key=label_key, config=cfg,
                seeds=seeds, protocol=protocol, device=device, progress=progress,

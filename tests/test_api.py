@@ -55,6 +55,13 @@ def test_clustering_input_by_hand():
     assert clustering_input(out).tolist() == [[1.0, 0.0, 0.0, 1.0]]
     h = clustering_input(out, "h")
     assert torch.allclose(h, torch.tensor([[0.6, 0.8, 0.0, 0.0, 0.0, -1.0]]))
+    # written in place, bit for bit the concatenation of the normalised views (bf16 too)
+    gen = torch.Generator().manual_seed(0)
+    big = {"h1": torch.randn(50, 7, generator=gen).bfloat16(),
+           "h2": torch.randn(50, 5, generator=gen)}
+    reference = torch.cat([torch.nn.functional.normalize(big[v].float(), dim=1)
+                           for v in ("h1", "h2")], dim=1)
+    assert torch.equal(clustering_input(big, "h"), reference)
     with pytest.raises(ValueError, match="unknown embedding"):
         clustering_input(out, "e")
 
@@ -75,3 +82,18 @@ def test_the_hidden_embedding_is_clustered_from_the_same_training():
     norms = np.linalg.norm(eh.reshape(90, 2, SMALL.hid_dim), axis=2)
     assert np.allclose(norms, 1.0, atol=1e-5)
     assert rh.config.embedding == "h" and rh.runs[0].labels.shape == (90,)
+
+
+def test_only_the_first_seed_keeps_its_embedding_and_it_is_the_one_written():
+    """[e1, e2] is 2H wide: a run keeps the chosen embedding of its first seed (written to
+    obsm['X_scrcl']) and none of the others; their partitions are all kept."""
+    adata = synthetic_counts(n_cells=90, n_genes=150, n_types=3, seed=1)
+    result = scrcl.tl.cluster_cells(adata, n_clusters=3, seeds=[5, 6, 7], config=SMALL,
+                                    progress=False)
+    first, *others = result.runs
+    assert first.embedding.shape == (90, 2 * SMALL.hid_dim)
+    assert np.array_equal(adata.obsm["X_scrcl"], first.embedding)
+    assert all(r.embedding is None and r.labels.shape == (90,) for r in others)
+    alone = synthetic_counts(n_cells=90, n_genes=150, n_types=3, seed=1)
+    scrcl.tl.cluster_cells(alone, n_clusters=3, seeds=[5], config=SMALL, progress=False)
+    assert np.array_equal(alone.obsm["X_scrcl"], first.embedding)  # seed 5's, as if alone

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
+#: '--set embedding=z': the published protocol (oracle) clusters the published [z1, z2]
 DEMO_RUN = ["sc", "--datasets", "demo", "--seeds", "1", "2", "--methods", "scrcl",
-            "--epochs", "3", "--set", "hid_dim=16", "--threads", "1"]
-FOLDER = "scrcl__epochs-3__hid_dim-16"  # a variant: settings changed from the defaults
+            "--epochs", "3", "--set", "hid_dim=16", "--set", "embedding=z", "--threads", "1"]
+#: a variant: settings changed from the defaults
+FOLDER = "scrcl__embedding-z__epochs-3__hid_dim-16"
 
 
 @pytest.fixture(scope="module")
@@ -116,30 +118,37 @@ def test_rerun_skips_and_a_changed_config_recomputes(bench, first_run, tmp_path,
     # a setting changed on the command line is a variant, stored beside the default's
     counts = run.execute(DEMO_RUN + ["--set", "hid_dim=24", "--results", str(root)])
     assert counts["computed"] == 4
-    variant = json.loads((root / "sc/demo/scrcl__epochs-3__hid_dim-24/final/seed2.json")
-                         .read_text())
-    assert variant["variant"] == "epochs-3__hid_dim-24" and variant["config"]["hid_dim"] == 24
+    variant = json.loads((root / "sc/demo/scrcl__embedding-z__epochs-3__hid_dim-24/final/"
+                               "seed2.json").read_text())
+    assert variant["variant"] == "embedding-z__epochs-3__hid_dim-24"
+    assert variant["config"]["hid_dim"] == 24
     assert entry_files(root).items() >= after.items()  # the others untouched
 
 
-def test_moved_entries_stay_current_under_their_new_variant(bench, first_run, tmp_path):
+def test_moved_entries_stay_current_under_their_new_variant(bench, tmp_path):
     """When a default changes, bench/move_variant.py turns the old default's entries into
-    a variant: a run that names the old setting then finds them up to date."""
+    a variant: a run that names the old setting then finds them up to date. (The default
+    scRNA-seq embedding, [e1, e2], gets label-free entries only: the oracle is the
+    published protocol, on [z1, z2].)"""
     run, move_variant = bench[0], importlib.import_module("move_variant")
     root = tmp_path / "results"
-    shutil.copytree(first_run[0], root)
-    renamed = "embedding-z__epochs-3__hid_dim-16"  # what '--set embedding=z' is stored as
-    assert move_variant.move(root, ["demo"], "epochs-3__hid_dim-16", renamed) == 4
-    assert not (root / f"sc/demo/{FOLDER}").exists()
+    args = ["sc", "--datasets", "demo", "--seeds", "1", "2", "--methods", "scrcl",
+            "--epochs", "3", "--set", "hid_dim=16", "--threads", "1", "--results", str(root)]
+    assert run.execute(args)["computed"] == 2  # seeds 1, 2; no oracle of [e1, e2]
+    old, renamed = "epochs-3__hid_dim-16", "embedding-h__epochs-3__hid_dim-16"
+    assert sorted(entry_files(root)) == [f"sc/demo/scrcl__{old}/final/seed{s}.json"
+                                         for s in (1, 2)]
+    assert move_variant.move(root, ["demo"], old, renamed) == 2
+    assert not (root / f"sc/demo/scrcl__{old}").exists()
     entry = json.loads((root / f"sc/demo/scrcl__{renamed}/final/seed1.json").read_text())
     assert entry["variant"] == renamed
-    dry = run.execute(DEMO_RUN + ["--set", "embedding=z", "--results", str(root), "--dry-run"])
-    assert dry["computed"] == 0 and dry["up_to_date"] == 4
+    dry = run.execute(args + ["--set", "embedding=h", "--dry-run"])
+    assert dry["computed"] == 0 and dry["up_to_date"] == 2
     # a move onto stored entries stops before it changes anything
-    shutil.copytree(root / f"sc/demo/scrcl__{renamed}", root / f"sc/demo/{FOLDER}")
+    shutil.copytree(root / f"sc/demo/scrcl__{renamed}", root / f"sc/demo/scrcl__{old}")
     before = entry_files(root)
     with pytest.raises(ValueError, match="stored already"):
-        move_variant.move(root, ["demo"], renamed, "epochs-3__hid_dim-16")
+        move_variant.move(root, ["demo"], renamed, old)
     assert entry_files(root) == before
 
 
@@ -166,13 +175,14 @@ def test_report_renders_blocks_and_check_finds_stale_ones(bench, first_run, tmp_
     rows = [line for line in text.splitlines() if line.startswith("| demo |")]
     assert len(rows) == 5 + 1  # 5 method/protocol rows in sc-accuracy, 1 in sc-summary
     scrcl_final = next(r for r in rows if "| scrcl (k-means) | final |" in r).split(" | ")
-    assert scrcl_final[1:3] == ["600", "4"] and scrcl_final[5] == "2"  # cells, K, seeds
+    assert scrcl_final[1:3] == ["600", "4"] and scrcl_final[5:7] == ["[z1, z2]", "2"]
+    # (cells, K; the embedding clustered, seeds)
     # data sets without stored results are listed with no figure
-    assert "| Baron_mouse1 | — | — | scrcl (k-means) | final | 0 | — |" in text
+    assert "| Baron_mouse1 | — | — | scrcl (k-means) | final | — | 0 | — |" in text
     assert "| demo | — (0) | — (0) |" not in text
     # the variant beside the defaults, seed for seed (identical here: no difference)
     variant_row = next(r for r in text.splitlines()
-                       if r.startswith("| sc | demo | final | epochs-3, hid_dim-16 |"))
+                       if r.startswith("| sc | demo | final | embedding-z, epochs-3, hid_dim-16 |"))
     assert variant_row.rstrip(" |").split(" | ")[7:10] == ["2", "+0.000", "yes"]
     assert report.main(args + ["--check"]) == 0
 
@@ -190,13 +200,13 @@ def test_consensus_of_the_stored_partitions(bench, first_run, tmp_path):
     root = tmp_path / "results"
     shutil.copytree(first_run[0], root)
     args = ["consensus", "--datasets", "demo", "--epochs", "3", "--set", "hid_dim=16",
-            "--results", str(root)]
+            "--set", "embedding=z", "--results", str(root)]
     assert run.execute(args)["computed"] == 0  # two seeds: too few for a consensus
     third = [a if a != "2" else "3" for a in DEMO_RUN]  # seeds 1 (stored) and 3
     run.execute(third + ["--results", str(root)])
     assert run.execute(args)["computed"] == 2  # average linkage (default) and k-means
-    entry = json.loads((root / f"consensus/demo/scrcl-consensus__epochs-3__hid_dim-16/final"
-                                f"/seed0.json").read_text())
+    entry = json.loads((root / "consensus/demo/scrcl-consensus__embedding-z__epochs-3__hid_dim-16"
+                                "/final/seed0.json").read_text())
     assert entry["consensus"] == "average"
     members = [json.loads((root / f"sc/demo/{FOLDER}/final/seed{s}.json").read_text())
                for s in (1, 2, 3)]
@@ -250,7 +260,7 @@ def test_estimated_k_runs_label_free_with_the_k_of_n_clusters_auto(bench, tmp_pa
 
     base = ["sc", "--datasets", "demo", "--seeds", "1", "--epochs", "3", "--threads", "1",
             "--methods", "scrcl", "scrcl-autok", "--results", str(tmp_path),
-            "--set", "hid_dim=16"]
+            "--set", "hid_dim=16", "--set", "embedding=z"]
     no_out_dim = base + ["--set", "out_dim=0"]  # 0: K (the demo's config fixes out_dim)
 
     def context(argv):
@@ -307,7 +317,7 @@ def test_an_estimated_k_equal_to_the_truth_reuses_the_true_k_run_exactly(bench, 
     from scrcl.clustering.estimate_k import KEstimate
 
     common = ["sc", "--datasets", "demo", "--seeds", "1", "--epochs", "3", "--threads", "1",
-              "--set", "hid_dim=16", "--set", "out_dim=0", "--results"]
+              "--set", "hid_dim=16", "--set", "embedding=z", "--set", "out_dim=0", "--results"]
     derived_root, trained_root = tmp_path / "derived", tmp_path / "trained"
     monkeypatch.setattr(run, "estimated_k", lambda ctx, spec, inputs, cfg:
                         KEstimate(inputs.n_clusters, 1.0, 0.9))
@@ -361,7 +371,8 @@ def test_selection_rules_on_stored_candidates(bench, tmp_path):
     key's pick among the same candidates."""
     run, report = bench
     common = ["--datasets", "demo", "--seeds", "1", "--epochs", "6", "--threads", "1",
-              "--set", "hid_dim=16", "--set", "select_stride=2", "--set", "select_first=0",
+              "--set", "hid_dim=16", "--set", "embedding=z",
+              "--set", "select_stride=2", "--set", "select_first=0",
               "--results", str(tmp_path)]
     run.execute(["sc", "--methods", "scrcl", "--protocols", "final", *common])
     n_rules = len(run._selection.RULES) + 1  # and the answer key's ceiling
@@ -390,7 +401,8 @@ def test_selection_study_keeps_early_candidates_where_every_epoch_is_clustered(b
     and the early rules and ceiling see them all."""
     run, report = bench
     common = ["--datasets", "demo", "--seeds", "1", "--epochs", "6", "--threads", "1",
-              "--set", "hid_dim=16", "--set", "select_stride=4", "--set", "select_first=0",
+              "--set", "hid_dim=16", "--set", "embedding=z",
+              "--set", "select_stride=4", "--set", "select_first=0",
               "--results", str(tmp_path)]
     run.execute(["sc", "--methods", "scrcl", *common])
     member = json.loads(next((tmp_path / "sc/demo").glob("scrcl__*/final/seed1.json"))
@@ -419,7 +431,7 @@ def test_leiden_clustering_of_the_same_models(bench, tmp_path):
     resolution bisected to K, for the label-free protocol only."""
     run, _ = bench
     args = ["sc", "--datasets", "demo", "--seeds", "1", "--epochs", "3", "--threads", "1",
-            "--methods", "scrcl", "scrcl-leiden", "--set", "hid_dim=16",
+            "--methods", "scrcl", "scrcl-leiden", "--set", "hid_dim=16", "--set", "embedding=z",
             "--results", str(tmp_path)]
     assert run.execute(args)["computed"] == 3  # scrcl final + oracle, scrcl-leiden final
     folder = tmp_path / "sc/demo"
@@ -454,7 +466,8 @@ def test_early_suite_reproduces_the_first_epochs_of_a_stored_run(bench, tmp_path
     A run made with two threads is trained again with two, whatever the early suite's."""
     run, report = bench
     common = ["--datasets", "demo", "--seeds", "1", "--epochs", "12", "--threads", "1",
-              "--set", "hid_dim=16", "--set", "select_first=0", "--results", str(tmp_path)]
+              "--set", "hid_dim=16", "--set", "embedding=z",
+              "--set", "select_first=0", "--results", str(tmp_path)]
     run.execute(["sc", "--methods", "scrcl", *common, "--threads", "2"])
     assert run.execute(["early", *common])["computed"] == 1
     member = json.loads(next((tmp_path / "sc/demo").glob("scrcl__*/final/seed1.json"))
@@ -489,9 +502,10 @@ def test_a_label_free_entry_with_early_candidates_is_derived_exactly(bench, tmp_
     from scrcl.cli import sc
 
     common = ["sc", "--methods", "scrcl", "--datasets", "demo", "--seeds", str(seed),
-              "--epochs", "12", "--threads", "1", "--set", "hid_dim=16", "--results"]
+              "--epochs", "12", "--threads", "1", "--set", "hid_dim=16", "--set", "embedding=z",
+              "--results"]
     old, fresh = tmp_path / "old", tmp_path / "fresh"
-    path = f"sc/demo/scrcl__epochs-12__hid_dim-16/final/seed{seed}.json"
+    path = f"sc/demo/scrcl__embedding-z__epochs-12__hid_dim-16/final/seed{seed}.json"
     with monkeypatch.context() as m:  # the entries stored before the default changed
         m.setattr(sc, "DEMO_CONFIG", sc.DEMO_CONFIG.replace(select_first=0))
         run.execute([*common, str(old)])
@@ -532,9 +546,10 @@ def test_no_derived_entry_from_an_early_entry_that_did_not_reproduce_its_run(ben
     from scrcl.cli import sc
 
     common = ["sc", "--methods", "scrcl", "--datasets", "demo", "--seeds", "1",
-              "--epochs", "12", "--threads", "1", "--set", "hid_dim=16", "--results",
+              "--epochs", "12", "--threads", "1", "--set", "hid_dim=16", "--set", "embedding=z",
+              "--results",
               str(tmp_path)]
-    path = tmp_path / "sc/demo/scrcl__epochs-12__hid_dim-16/final/seed1.json"
+    path = tmp_path / "sc/demo/scrcl__embedding-z__epochs-12__hid_dim-16/final/seed1.json"
     with monkeypatch.context() as m:
         m.setattr(sc, "DEMO_CONFIG", sc.DEMO_CONFIG.replace(select_first=0))
         run.execute(common)
@@ -638,12 +653,13 @@ def test_the_cost_fit_is_never_free(bench):
 
 
 def test_the_published_embedding_is_not_hashed_and_another_is(bench):
-    """Entries stored before --embedding existed keep their hash; 'h' changes the hash of
-    the trained entries (both protocols cluster it) and of nothing that does not cluster."""
+    """Entries stored before --embedding existed keep their hash; 'h' (the scRNA-seq
+    default) changes the hash of the trained entries and of nothing that does not cluster."""
     run = bench[0]
     spec = run._data.dataset_spec("demo")
-    cfg = run._data.base_config(spec)
+    cfg = run._data.base_config(spec).replace(embedding="z")
     assert "embedding" not in run.hashed_config(cfg, spec)
+    assert run.hashed_config(run._data.base_config(spec), spec)["embedding"] == "h"
     assert run.hashed_config(cfg.replace(embedding="h"), spec)["embedding"] == "h"
     assert run.hashed_config(cfg.replace(embedding="h"), spec, label_free=False)[
         "embedding"] == "h"  # the oracle clusters the same embedding

@@ -22,14 +22,18 @@ def test_presets_keep_the_published_hyper_parameters():
         3000, 15, (10, 8), 200.0, 7, 50)
 
 
-def test_the_clustered_embedding_defaults_to_the_published_one():
-    """[z1, z2] unless asked otherwise, everywhere; an unknown choice is refused."""
+def test_the_clustered_embedding_is_h_for_scrnaseq_and_the_published_z_for_spatial():
+    """[e1, e2] for scRNA-seq (defaults and presets), the published [z1, z2] for spatial
+    slices (BENCHMARKS.md, 'which embedding'); an unknown choice is refused."""
     import pytest
 
-    from scrcl.config import EMBEDDINGS, ScrclConfig
+    from scrcl.config import DEFAULT_EMBEDDING, EMBEDDINGS, ScrclConfig
 
     assert set(EMBEDDINGS) == {"z", "h"}
-    assert default_config("SC").embedding == default_config("ST").embedding == "z"
-    assert all(get_preset(name).embedding == "z" for name in preset_names())
+    assert DEFAULT_EMBEDDING == {"SC": "h", "ST": "z"}
+    assert default_config("SC").embedding == ScrclConfig().embedding == "h"
+    assert default_config("ST").embedding == "z"
+    assert {get_preset(name).embedding for name in preset_names("SC")} == {"h"}
+    assert {get_preset(name).embedding for name in preset_names("ST")} == {"z"}
     with pytest.raises(ValueError, match="unknown embedding 'x'"):
         ScrclConfig(embedding="x")

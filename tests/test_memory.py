@@ -28,6 +28,23 @@ def test_prediction_by_hand():
         500 + 400 + 0.1 * 20_000)
 
 
+def test_the_wide_embedding_adds_its_copies_to_both_stages(monkeypatch):
+    """[e1, e2] (2H wide): 2 copies x 4 bytes x 3,000 x 10,000 cells = 228.9 MB on top of
+    either stage; [z1, z2] (width 0 here: the fit includes it) adds nothing. Where even
+    that does not fit, the refusal names --embedding z."""
+    coef = (500.0, 0.02, 0.1, 0.3, 900.0, 0.01)
+    extra = 2 * 4 * 3000 * 10_000 / 2**20
+    assert memory.embedding_mb(10_000, 3000) == pytest.approx(extra) == pytest.approx(228.88,
+                                                                                    abs=0.01)
+    for batch in (6000, 1000, None):
+        assert memory.predict_mb(10_000, 2000, 1500, batch, coef, embedding_width=3000) == (
+            pytest.approx(memory.predict_mb(10_000, 2000, 1500, batch, coef) + extra))
+    need = memory.predict_mb(1000, 2000, 1500, None, embedding_width=3000)
+    monkeypatch.setenv(memory.LIMIT_ENV, str(need / 2))
+    with pytest.raises(ScrclInputError, match="use --embedding z"):
+        memory.check(1000, 2000, 1500, None, embedding_width=3000)
+
+
 def test_fit_recovers_known_coefficients():
     truth = (650.0, 0.03, 0.09, 0.2, 1200.0, 0.05)
     recs = []

@@ -89,14 +89,20 @@ def test_same_seed_same_labels_and_oracle_is_named(tmp_path):
     record = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert record["protocol"] == "oracle"
     assert 1 <= record["per_seed"][0]["epoch_used"] <= 3
+    # the published protocol clusters the published [z1, z2]; the label-free default, [e1, e2]
+    assert record["config"]["embedding"] == "z"
+    default = json.loads((tmp_path / "r0" / "metrics.json").read_text())
+    assert default["config"]["embedding"] == "h"
 
 
 def test_the_clustered_embedding_is_an_option_and_is_saved(tmp_path):
     path = _write(tmp_path, _small(seed=5))
-    proc = run_sc("--dataset", path, "--out", tmp_path / "o", "--embedding", "h", *FAST)
+    proc = run_sc("--dataset", path, "--out", tmp_path / "o", "--embedding", "z", *FAST)
     assert proc.returncode == 0, proc.stderr
     record = json.loads((tmp_path / "o" / "metrics.json").read_text())
-    assert record["config"]["embedding"] == "h"
+    assert record["config"]["embedding"] == "z"  # the published [z1, z2], 2C wide
+    adata = ad.read_h5ad(tmp_path / "o" / "scrcl.h5ad")
+    assert adata.obsm["X_scrcl"].shape[1] == 2 * record["n_clusters"]
     bad = run_sc("--dataset", path, "--out", tmp_path / "b", "--embedding", "x", *FAST)
     assert bad.returncode != 0 and "invalid choice: 'x'" in bad.stderr
 
@@ -156,7 +162,8 @@ def check_contract(out: Path, n_cells: int, seeds: list[int], protocol: str) -> 
         assert record["consensus"] is None and (shown == labels[f"seed{seeds[0]}"]).all()
     for s in seeds:
         assert f"scrcl_seed{s}" in adata.obs
-    width = record["config"]["out_dim"] or record["n_clusters"]
+    cfg = record["config"]  # [e1, e2] (2 x hid_dim wide, the default) or [z1, z2] (2C)
+    width = cfg["hid_dim"] if cfg["embedding"] == "h" else cfg["out_dim"] or record["n_clusters"]
     assert adata.obsm["X_scrcl"].shape == (n_cells, 2 * width)
     assert adata.uns["scrcl"]["protocol"] == protocol
     assert not list(out.parent.glob(".*.tmp"))  # no temporary leftovers

@@ -44,8 +44,9 @@ Outputs (folder --out, default results/SC/<dataset>/, written atomically):
   labels.csv    one row per cell, one column per seed (predicted cluster) and, with 3+
                 seeds under --protocol final, 'consensus' (one partition from the seeds'
                 partitions, average linkage)
-  scrcl.h5ad    the input cells + obs['scrcl'] (the consensus, else the first seed), obs['scrcl_seed<S>'], obsm['X_scrcl'],
-                uns['scrcl']
+  scrcl.h5ad    the input cells + obs['scrcl'] (the consensus, else the first seed),
+                obs['scrcl_seed<S>'], obsm['X_scrcl'] (the first seed's clustered embedding:
+                [e1, e2], 2 x hidden width, by default), uns['scrcl']
 """
 
 
