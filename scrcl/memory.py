@@ -141,6 +141,7 @@ def check(n_cells: int, n_genes: int, hid_dim: int, batch_cells: Optional[int],
         return f"{where}: about {_gb(need)} needed (available memory unknown)"
     if need <= HEADROOM * free or device.startswith("cuda"):  # GPU memory: not modelled
         return f"{where}: about {_gb(need)} needed, {_gb(free)} available"
+
     def at(b: int) -> float:
         return predict_mb(n_cells, n_genes, hid_dim, b, embedding_width=embedding_width)
 
