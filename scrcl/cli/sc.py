@@ -46,7 +46,8 @@ Outputs (folder --out, default results/SC/<dataset>/, written atomically):
                 partitions, average linkage)
   scrcl.h5ad    the input cells + obs['scrcl'] (the consensus, else the first seed),
                 obs['scrcl_seed<S>'], obsm['X_scrcl'] (the first seed's clustered embedding:
-                [e1, e2], 2 x hidden width, by default), uns['scrcl']
+                [e1, e2], 2 x hidden width, by default; [z1, z2] with --embedding z or
+                --protocol oracle), uns['scrcl']
 """
 
 
