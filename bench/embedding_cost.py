@@ -30,7 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import DEFAULT_SHARED_DATA  # noqa: E402
-from bench.scaling import SOURCES, peak_rss_mb, record_child, resample  # noqa: E402
+from bench.scaling import (SOURCES, peak_rss_mb, record_child, resample,  # noqa: E402
+                           unrecorded)
 
 RECORDS = Path(__file__).resolve().parent / "results" / "embedding_cost"
 
@@ -111,27 +112,21 @@ def main(argv=None) -> int:
     if args.child:
         print(json.dumps(child(args.child[0], int(args.child[1]), args.epochs, args.data_dir)))
         return 0
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", "1")
-    args.records.mkdir(parents=True, exist_ok=True)
-    for n in sorted(args.sizes):
-        for source in args.sources:
-            path = args.records / f"{source}_{n}.json"
-            if path.exists() and not args.force:
-                print(f"recorded: {path.name}")
-                continue
-            rec = record_child(__file__, ["--child", source, str(n), "--epochs",
-                                          str(args.epochs), "--data-dir", str(args.data_dir)],
-                               path, env, args.note, f"bench/embedding_cost.py --sizes {n} "
-                               f"--sources {source} --epochs {args.epochs}")
-            if rec is None:
-                continue
-            z, h = rec["embeddings"]["z"], rec["embeddings"]["h"]
-            print(f"{source} N={n}: candidate z {z['candidate_s']:.2f} s, h {h['candidate_s']:.2f}"
-                  f" s; per seed clustering z {z['clustering_s_per_seed'] / 60:.1f} min, h "
-                  f"{h['clustering_s_per_seed'] / 60:.1f} min, training "
-                  f"{z['training_s_per_seed'] / 60:.1f} min; kept h {h['kept_mb_per_seed']:.0f}"
-                  f" MB", flush=True)
+    cases = [(n, source) for n in sorted(args.sizes) for source in args.sources]
+    for (n, source), path, env in unrecorded(args.records, cases, args.force,
+                                             lambda n, source: f"{source}_{n}.json"):
+        rec = record_child(__file__, ["--child", source, str(n), "--epochs", str(args.epochs),
+                                      "--data-dir", str(args.data_dir)],
+                           path, env, args.note, f"bench/embedding_cost.py --sizes {n} "
+                           f"--sources {source} --epochs {args.epochs}")
+        if rec is None:
+            continue
+        z, h = rec["embeddings"]["z"], rec["embeddings"]["h"]
+        print(f"{source} N={n}: candidate z {z['candidate_s']:.2f} s, h {h['candidate_s']:.2f}"
+              f" s; per seed clustering z {z['clustering_s_per_seed'] / 60:.1f} min, h "
+              f"{h['clustering_s_per_seed'] / 60:.1f} min, training "
+              f"{z['training_s_per_seed'] / 60:.1f} min; kept h {h['kept_mb_per_seed']:.0f}"
+              f" MB", flush=True)
     return 0
 
 

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from typing import Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import DEFAULT_OUT, DEFAULT_SHARED_DATA  # noqa: E402
@@ -143,6 +143,22 @@ def batch_setting(text: str) -> Optional[int]:
     return None if text == "auto" else 0 if text == "full" else int(text)
 
 
+def unrecorded(folder: Path, cases: Iterable[tuple], force: bool,
+               name: Callable[..., str]) -> Iterator[tuple[tuple, Path, dict]]:
+    """(case, record path, child environment) for each case whose record ``folder /
+    name(*case)`` is not stored yet (all of them with ``force``); says which are skipped.
+    The children get one OpenMP thread unless OMP_NUM_THREADS says otherwise."""
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    folder.mkdir(parents=True, exist_ok=True)
+    for case in cases:
+        path = folder / name(*case)
+        if path.exists() and not force:
+            print(f"recorded: {path.name}")
+            continue
+        yield case, path, env
+
+
 def record_child(script: str, child_args: list[str], path: Path, env: dict, note: str,
                  command: str) -> Optional[dict]:
     """Run ``script`` with ``child_args`` in a process of its own (its peak RSS is its own),
@@ -191,26 +207,20 @@ def main(argv=None) -> int:
                     args.kmeans_n_init, batch_setting(args.child[2]))
         print(json.dumps(rec))
         return 0
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", "1")
-    args.records.mkdir(parents=True, exist_ok=True)
-    for n in sorted(args.sizes):
-        for source in args.sources:
-            for batch in args.batch_size:
-                path = args.records / f"{source}_{n}_{batch_label(batch_setting(batch))}.json"
-                if path.exists() and not args.force:
-                    print(f"recorded: {path.name}")
-                    continue
-                rec = record_child(
-                    __file__, ["--child", source, str(n), batch, "--epochs", str(args.epochs),
-                               "--data-dir", str(args.data_dir), "--kmeans-n-init",
-                               str(args.kmeans_n_init)], path, env, args.note,
-                    f"bench/scaling.py --sizes {n} --sources {source} --batch-size {batch} "
-                    f"--epochs {args.epochs}")
-                if rec is None:
-                    continue
-                print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v)
-                                  for k, v in rec.items() if k != "epoch_s_all"}), flush=True)
+    cases = [(n, source, batch) for n in sorted(args.sizes) for source in args.sources
+             for batch in args.batch_size]
+    for (n, source, batch), path, env in unrecorded(
+            args.records, cases, args.force,
+            lambda n, source, batch: f"{source}_{n}_{batch_label(batch_setting(batch))}.json"):
+        rec = record_child(
+            __file__, ["--child", source, str(n), batch, "--epochs", str(args.epochs),
+                       "--data-dir", str(args.data_dir), "--kmeans-n-init",
+                       str(args.kmeans_n_init)], path, env, args.note,
+            f"bench/scaling.py --sizes {n} --sources {source} --batch-size {batch} "
+            f"--epochs {args.epochs}")
+        if rec is not None:
+            print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v)
+                              for k, v in rec.items() if k != "epoch_s_all"}), flush=True)
     return 0
 
 
