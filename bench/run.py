@@ -57,6 +57,7 @@ sys.path[:0] = [p for p in (str(BENCH), str(BENCH.parent)) if p not in sys.path]
 import _data  # noqa: E402
 import _env  # noqa: E402
 import _methods  # noqa: E402
+import _peers  # noqa: E402
 import _selection  # noqa: E402
 from _results import (RESULTS_DIR, Key, input_hash, is_current, iter_entries,  # noqa: E402
                       pack_labels, read_entry, write_entry)
@@ -65,6 +66,8 @@ from _results import (RESULTS_DIR, Key, input_hash, is_current, iter_entries,  #
 RESULTS_VERSION = 2  # 2: fast CPU dropout mask (scrcl.nn.dropout)
 #: the same for the baselines, which run no scrcl code: raise when bench/_methods.py changes
 BASELINES_VERSION = 1
+#: the same for the peers (bench/_peers.py: GraphST, scVI): raise when their use changes
+PEERS_VERSION = 1
 
 DEFAULT_EPOCHS = 500  # the published protocol
 
@@ -72,6 +75,10 @@ AUTOK = "scrcl-autok"  # K estimated as --n-clusters auto does (label-free proto
 LEIDEN = "scrcl-leiden"  # the embedding clustered by Leiden, resolution bisected to K
 SCRCL_METHODS = ("scrcl", "scrcl-gmm", LEIDEN, AUTOK)
 FINAL_ONLY = (LEIDEN, AUTOK)  # studies of issue 13: the label-free protocol only
+#: scrcl's own control: the same pipeline after one epoch ('--epochs 1 --select last'),
+#: label-free, k-means at the true K: what training adds
+EPOCH1 = "scrcl-epoch1"
+EPOCH1_SETTINGS = {"epochs": 1, "select": "last"}
 #: the published protocol (the epoch with the best score against the truth) clusters the
 #: published [z1, z2]; a configuration that clusters another embedding (the scRNA-seq
 #: default 'h') is benchmarked label-free only: '--set embedding=z' stores its oracle
@@ -98,10 +105,11 @@ CONSENSUS_MEMBERS = {"scrcl-consensus": "scrcl", "scrcl-consensus-kmeans": "scrc
 CONSENSUS_VERSION = 4
 SUITES = {
     "sc": {"datasets": _data.SC_DATASETS,
-           "methods": ("scrcl", LEIDEN, AUTOK, "pca_kmeans", "leiden")},
+           "methods": ("scrcl", LEIDEN, AUTOK, "pca_kmeans", "leiden", EPOCH1,
+                       *_peers.PEERS["sc"])},
     "st": {"datasets": _data.ST_DATASETS,
            "methods": ("scrcl", "scrcl-gmm", LEIDEN, AUTOK, "pca_kmeans", "smooth_kmeans",
-                       "gmm")},
+                       "gmm", EPOCH1, *_peers.PEERS["st"])},
     "speed": {"datasets": SPEED_DATASETS, "methods": ("scrcl",)},
     "k": {"datasets": _data.SC_DATASETS + _data.ST_DATASETS, "methods": _methods.K_RULES},
     "consensus": {"datasets": _data.SC_DATASETS + _data.ST_DATASETS,
@@ -119,6 +127,8 @@ BASELINES = {"sc": ("pca_kmeans", "leiden"), "st": ("pca_kmeans", "smooth_kmeans
 
 def results_version(method: str) -> int:
     """The results version an entry of ``method`` is computed and shown under."""
+    if method in _peers.PEERS["sc"] + _peers.PEERS["st"]:
+        return PEERS_VERSION
     return BASELINES_VERSION if method in BASELINES["sc"] + BASELINES["st"] else RESULTS_VERSION
 
 
@@ -147,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "with --set embedding=z")
     p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
                    help="training epochs (published: 500)")
+    p.add_argument("--peer-epochs", type=int,
+                   help="training epochs of the peers (GraphST, scVI); default: each one's "
+                        "own (stored as a variant 'epochs-N' when given)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="dense layers of scrcl (the speed suite always times fp32 and bf16)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -231,6 +244,10 @@ class Context:
         cfg = _data.base_config(spec).replace(**self.overrides)
         return cfg.replace(epochs=self.args.epochs, precision=self.args.precision)
 
+    def epoch1_config(self, spec: _data.DatasetSpec):
+        """The configuration of ``scrcl-epoch1``: this one after one epoch, the last."""
+        return self.config(spec).replace(**EPOCH1_SETTINGS)
+
     def remaining_s(self) -> float:
         if self.args.budget_min is None:
             return math.inf
@@ -295,6 +312,9 @@ def hash_inputs(ctx: Context, unit: Unit, key: Key, cfg=None) -> dict:
         from _methods import PARAMS
 
         return {**base, "params": PARAMS[unit.spec.kind]}
+    if unit.kind == "peer":
+        return {**base, "params": _peers.PARAMS[unit.spec.kind],
+                "epochs": ctx.args.peer_epochs or "default"}
     if unit.kind == "consensus":
         return {**base, "consensus": CONSENSUS_METHODS[key.method],
                 "consensus_version": CONSENSUS_VERSION,
@@ -306,7 +326,8 @@ def hash_inputs(ctx: Context, unit: Unit, key: Key, cfg=None) -> dict:
     if unit.kind == "early":
         return {**base, "early_version": EARLY_VERSION,
                 "member": early_member(ctx, unit.spec, unit.seed)["input_hash"]}
-    cfg = cfg or ctx.config(unit.spec)
+    cfg = cfg or (ctx.epoch1_config(unit.spec) if unit.kind == "epoch1"
+                  else ctx.config(unit.spec))
     device = ctx.args.device
     untrained = {**hashed_config(cfg.replace(embedding="z"), unit.spec, label_free=False),
                  "epochs": 0, "precision": "fp32"}  # what no training or clustering reads
@@ -367,6 +388,16 @@ def plan(ctx: Context) -> list[Unit]:
     else:
         units += [Unit("baseline", s, seed, [Key(suite, s.name, m, "final", seed)])
                   for s in specs for m in methods if m in BASELINES[suite] for seed in seeds]
+        if EPOCH1 in methods:  # cheap: every data set of a seed, then the next seed
+            units += [Unit("epoch1", s, seed, [Key(suite, s.name, EPOCH1, "final", seed,
+                                                   variant)])
+                      for seed in seeds for s in specs]
+        peers = [m for m in _peers.PEERS[suite] if m in methods]
+        if peers and peers_installed(peers):  # one training serves every clustering
+            pv = f"epochs-{args.peer_epochs}" if args.peer_epochs else ""
+            units += [Unit("peer", s, seed, [Key(suite, s.name, m, "final", seed, pv)
+                                             for m in peers])
+                      for seed in seeds for s in specs]
         wanted = [m for m in SCRCL_METHODS if m in methods]
         for seed in seeds:
             for s in specs:
@@ -382,6 +413,16 @@ def plan(ctx: Context) -> list[Unit]:
             unit.inputs[key] = hash_inputs(ctx, unit, key)
             unit.hashes[key] = input_hash(unit.inputs[key])
     return units
+
+
+def peers_installed(methods: list[str]) -> bool:
+    """Whether the peers' packages are installed; if not, one line says how to install
+    them (the runner goes on without them)."""
+    missing = _peers.missing_modules(methods)
+    if missing:
+        print(f"peers {', '.join(methods)} skipped: {', '.join(missing)} not installed "
+              f"({_peers.INSTALL_HINT})", flush=True)
+    return not missing
 
 
 def training_groups(methods: list[str], out_dim_fixed: bool) -> list[list[str]]:
@@ -802,6 +843,64 @@ def run_baseline(ctx: Context, unit: Unit, pending: list[Key]) -> None:
             "n_features": int(adata.n_vars), **scores_fields(truth, labels),
             "epoch_used": None, "s_per_epoch": None, "wall_s": wall, "prep_s": prep_s,
             **_env.peak_memory(), "precision": None, "precision_requested": None})
+
+
+# ----------------------------------------------------------------------------- scrcl-epoch1
+
+
+def run_epoch1(ctx: Context, unit: Unit, pending: list[Key]) -> None:
+    """scrcl's pipeline after one epoch, its last clustered (``scrcl-epoch1``): the inputs,
+    clusterer (k-means at the true K), spatial refinement and seed of ``scrcl``."""
+    if out_of_time(ctx, pending):
+        return
+    cfg = ctx.epoch1_config(unit.spec)
+    inputs = scrcl_inputs(ctx, unit, ctx.config(unit.spec))
+    _env.reset_peak_memory()
+    results = train_protocols(ctx, inputs, cfg, unit.seed, [EPOCH1], ["final"],
+                              clustering=(inputs.n_clusters, {EPOCH1: None}))
+    memory = _env.peak_memory()
+    result = results[EPOCH1]["final"]
+    run = result.runs[0]
+    store(ctx, unit, pending[0], {
+        "epochs": cfg.epochs, "n_clusters": result.n_clusters,
+        "n_cells": inputs.prepared.n_cells, "n_features": inputs.prepared.n_genes,
+        **scores_fields(inputs.truth, run.labels), "epoch_used": run.epoch_used,
+        "s_per_epoch": run.train_s / max(run.epochs_run, 1), "train_s": run.train_s,
+        "epochs_run": run.epochs_run, "wall_s": run.wall_s, "prep_s": inputs.prep_s,
+        **memory, "precision": result.precision, "precision_requested": cfg.precision,
+        "losses": losses_taken(inputs.prepared, cfg),
+        "features": inputs.prepared.input_kind, "config": cfg.to_dict(),
+        "labels": run.labels.astype(int).tolist()})
+
+
+# ----------------------------------------------------------------------------- peers
+
+
+def run_peer(ctx: Context, unit: Unit, pending: list[Key]) -> None:
+    """One peer trained for the unit's seed (GraphST on a slice, scVI on counts) and
+    clustered for each pending method (bench/_peers.py); labels are read only to score."""
+    import numpy as np
+
+    if out_of_time(ctx, pending):
+        return
+    kind = unit.spec.kind
+    adata, label_key = dataset_inputs(ctx, unit.spec, lambda: _data.read(unit.spec), "adata")
+    truth = np.asarray(adata.obs[label_key].astype(str))
+    k = int(np.unique(truth).size)
+    _env.reset_peak_memory()
+    found = _peers.run_peer(kind, adata, [key.method for key in pending], k, unit.seed,
+                            epochs=ctx.args.peer_epochs, device=ctx.args.device)
+    memory = _env.peak_memory()
+    for key in pending:
+        out = found[key.method]
+        store(ctx, unit, key, {
+            "epochs": out["epochs"], "n_clusters": k, "n_cells": int(adata.n_obs),
+            "n_features": out["n_features"], **scores_fields(truth, out["labels"]),
+            "epoch_used": out["epochs"], "s_per_epoch": None, "train_s": out["train_s"],
+            "cluster_s": out["cluster_s"], "wall_s": out["train_s"] + out["cluster_s"],
+            "prep_s": out["prep_s"], **memory, "precision": "fp32",
+            "precision_requested": None, "peer_versions": _peers.package_versions(kind),
+            "labels": out["labels"].astype(int).tolist()})
 
 
 # ----------------------------------------------------------------------------- speed
@@ -1262,7 +1361,8 @@ def derive_autok(ctx: Context, unit: Unit, key: Key) -> bool:
     return True
 
 
-RUNNERS = {"scrcl": run_scrcl, "baseline": run_baseline, "speed": run_speed, "k": run_k,
+RUNNERS = {"scrcl": run_scrcl, "baseline": run_baseline, "epoch1": run_epoch1,
+           "peer": run_peer, "speed": run_speed, "k": run_k,
            "consensus": run_consensus, "selection": run_selection, "early": run_early}
 
 
