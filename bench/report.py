@@ -9,6 +9,7 @@ count (0), never a number.
 
     python bench/report.py            # rewrite the blocks
     python bench/report.py --check    # exit 1 when a block is out of date
+    python bench/report.py --json     # the scRNA-seq and spatial entries as JSON rows
 """
 from __future__ import annotations
 
@@ -42,7 +43,9 @@ METHOD_NAMES = {"scrcl": "scrcl (k-means)", "scrcl-gmm": "scrcl (gmm)",
                 "scrcl-autok": "scrcl (k-means, estimated K)",
                 "scrcl-leiden": "scrcl (Leiden at K)",
                 "pca_kmeans": "PCA + k-means", "leiden": "Leiden (res 1)",
-                "smooth_kmeans": "smoothing + k-means", "gmm": "Gaussian mixture"}
+                "smooth_kmeans": "smoothing + k-means", "gmm": "Gaussian mixture",
+                "scrcl-epoch1": "scrcl after 1 epoch", "graphst": "GraphST",
+                "scvi-kmeans": "scVI + k-means", "scvi-leiden": "scVI + Leiden (res 1)"}
 SC_ROWS = (("scrcl", "final"), ("scrcl", "oracle"), ("pca_kmeans", "final"),
            ("leiden", "final"), ("scrcl-leiden", "final"))
 ST_COLUMNS = (("scrcl", "final"), ("scrcl-gmm", "final"), ("scrcl", "oracle"),
@@ -381,6 +384,61 @@ def embedding(res: Results) -> str:
     return table(["suite", "data set", "default", "[z1, z2] (published): ARI (seeds)",
                   "[e1, e2] (--embedding h): ARI (seeds)", "Δ ARI (shared seeds)",
                   "h at least z's mean - std (3+ seeds)", "better plain baseline"], rows)
+
+
+#: the columns of the tables of scrcl beside the peers, its own control and the baselines
+PEER_COLUMNS = {"sc": ("scrcl", "scrcl-epoch1", "scvi-kmeans", "scvi-leiden", "pca_kmeans",
+                       "leiden"),
+                "st": ("scrcl", "scrcl-epoch1", "graphst", "smooth_kmeans", "pca_kmeans",
+                       "gmm")}
+
+
+def json_rows(res: Results) -> list[dict]:
+    """One row per (suite, data set, method, protocol) of the scRNA-seq and spatial suites'
+    default entries: mean and population std of the ARI over the seeds, the seeds, the mean
+    wall seconds of an entry and the largest peak RSS."""
+    rows = []
+    for (suite, ds, method, protocol), runs in sorted(res.groups.items()):
+        if suite not in ("sc", "st"):
+            continue
+        ari = [e["ari"] for e in runs]
+        rss = [e["peak_rss_mb"] for e in runs if e.get("peak_rss_mb") is not None]
+        rows.append({"suite": suite, "dataset": ds, "method": method, "protocol": protocol,
+                     "ari_mean": round(statistics.fmean(ari), 4),
+                     "ari_std": round(statistics.pstdev(ari), 4), "seeds": len(runs),
+                     "seed_list": [e["seed"] for e in runs],
+                     "nmi_mean": round(statistics.fmean(e["nmi"] for e in runs), 4),
+                     "wall_s_mean": round(statistics.fmean(e["wall_s"] for e in runs), 2),
+                     "peak_rss_mb": max(rss) if rss else None})
+    return rows
+
+
+def ari_time(runs: list[dict]) -> str:
+    """'m ± s (n), t s' : ARI over the seeds and the mean wall seconds of an entry."""
+    if not runs:
+        return f"{DASH} (0)"
+    wall = statistics.fmean(e["wall_s"] for e in runs)
+    return f"{with_count(runs, 'ari')}, {wall:,.0f} s" if wall >= 10 else \
+        f"{with_count(runs, 'ari')}, {wall:.1f} s"
+
+
+def peers_table(suite: str) -> Callable[[Results], str]:
+    """ARI and wall time of label-free scrcl beside its 1-epoch control, the peers and the
+    plain baselines (every one label-free)."""
+    def render(res: Results) -> str:
+        methods = PEER_COLUMNS[suite]
+        rows = []
+        for ds in res.datasets(suite, SC_DATASETS if suite == "sc" else ST_DATASETS):
+            cells = [res.get(suite, ds, m, "final") for m in methods]
+            rows.append([ds, *(ari_time(c) for c in cells),
+                         res.machine_of([e for c in cells for e in c])])
+        if suite == "st":
+            rows.append([f"**DLPFC mean ({len(DLPFC_SLICES)} slices)**",
+                         *(dlpfc_mean(res, m, "final", "ari") for m in methods), ""])
+        header = [f"{'data set' if suite == 'sc' else 'slice'} (ARI, mean ± std (seeds), "
+                  "wall s of a seed)"]
+        return table(header + [METHOD_NAMES.get(m, m) for m in methods] + ["machine"], rows)
+    return render
 
 
 def sc_summary(res: Results) -> str:
@@ -865,7 +923,7 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     "machines": machines, "variants": variants, "embedding": embedding,
     "consensus": consensus, "consensus-heldout": consensus_heldout, "vs-authors": vs_authors, "scaling": scaling,
     "embedding-cost": embedding_cost,
-    "gpu-check": gpu_check,
+    "gpu-check": gpu_check, "peers-sc": peers_table("sc"), "peers-st": peers_table("st"),
 }
 
 
@@ -895,8 +953,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--results", type=Path, default=RESULTS_DIR, help="results folder")
     p.add_argument("--docs", type=Path, nargs="+", default=list(DOCS),
                    help="documents whose blocks are generated")
+    p.add_argument("--json", action="store_true",
+                   help="print the scRNA-seq and spatial entries as a JSON list of rows "
+                        "(suite, dataset, method, protocol, ari_mean, ari_std, seeds, "
+                        "wall_s_mean, peak_rss_mb, ...); change nothing")
     args = p.parse_args(argv)
     res = Results(iter_entries(args.results), args.results)
+    if args.json:
+        print(json.dumps(json_rows(res), indent=1))
+        return 0
     out_of_date = []
     for doc in args.docs:
         text = doc.read_text()
