@@ -29,7 +29,7 @@ from scrcl.cli import sc as sc_cli
 from scrcl.cli import st as st_cli
 
 FAST = ["--epochs", "2", "--hid-dim", "16", "--seeds", "5", "--quiet"]
-README = REPO / "README.md"
+CATALOGUE_PAGE = REPO / "docs" / "bad-input.md"  # the documentation page of the table
 TABLE_START = "<!-- bad-input catalogue: rendered from tests/test_bad_inputs.py -->"
 TABLE_END = "<!-- end of the catalogue -->"
 
@@ -180,6 +180,102 @@ def existing_file(tmp: Path) -> Path:
     return path
 
 
+def _lognorm_x(adata: ad.AnnData) -> ad.AnnData:
+    """X log-normalised as scanpy's tutorials leave it (normalize_total 1e4, log1p)."""
+    x = adata.X.toarray()
+    x = np.log1p(x / x.sum(axis=1, keepdims=True) * 1e4)
+    adata.X = sp.csr_matrix(x.astype(np.float32))
+    return adata
+
+
+def _scaled_x(adata: ad.AnnData) -> None:
+    """X centred and scaled per gene, as sc.pp.scale leaves it; no counts kept."""
+    x = _lognorm_x(adata).X.toarray()
+    adata.X = ((x - x.mean(0)) / (x.std(0) + 1e-6)).astype(np.float32)
+
+
+def _pca_x(adata: ad.AnnData) -> ad.AnnData:
+    """X replaced by 10 principal components (columns PC1..PC10); no counts kept."""
+    x = adata.X.toarray()
+    x = x - x.mean(0)
+    u, s, _ = np.linalg.svd(x, full_matrices=False)
+    pcs = (u[:, :10] * s[:10]).astype(np.float32)
+    return ad.AnnData(pcs, obs=adata.obs, var=pd.DataFrame(index=[f"PC{i + 1}" for i in
+                                                                  range(10)]))
+
+
+def _layer(name: str, change: Optional[Callable[[np.ndarray], None]] = None):
+    """X log-normalised, the counts (changed by ``change``) in layers[name]."""
+    def edit(adata: ad.AnnData) -> None:
+        x = adata.X.toarray()
+        if change is not None:
+            change(x)
+        _lognorm_x(adata)
+        adata.layers[name] = sp.csr_matrix(x)
+    return edit
+
+
+def _coords(values: Callable[[np.ndarray], np.ndarray]):
+    def edit(adata: ad.AnnData) -> None:
+        adata.obsm["spatial"] = values(np.asarray(adata.obsm["spatial"], dtype=np.float64))
+    return edit
+
+
+def _one_place(c: np.ndarray) -> np.ndarray:
+    return np.tile(c[:1], (c.shape[0], 1))
+
+
+def _on_a_line(c: np.ndarray) -> np.ndarray:
+    c = c.copy()
+    c[:, 1] = 7.0
+    return c
+
+
+def _stacked(c: np.ndarray) -> np.ndarray:
+    return np.repeat(c[:10], 6, axis=0)  # 60 spots on 10 positions
+
+
+def mtx_without_barcodes(tmp: Path) -> Path:
+    import scipy.io
+
+    folder = tmp / "filtered_feature_bc_matrix"
+    folder.mkdir()
+    scipy.io.mmwrite(folder / "matrix.mtx", _adata().X.T.tocoo())
+    pd.DataFrame({"id": [f"g{j}" for j in range(150)], "name": [f"g{j}" for j in range(150)],
+                  "type": "Gene Expression"}).to_csv(folder / "features.tsv", sep="\t",
+                                                     header=False, index=False)
+    return folder
+
+
+def named(name: str, text: str = "x") -> Callable[[Path], Path]:
+    def build(tmp: Path) -> Path:
+        path = tmp / name
+        path.write_text(text)
+        return path
+    return build
+
+
+def plain_h5(tmp: Path) -> Path:
+    path = tmp / "matrix.h5"
+    with h5py.File(path, "w") as fh:
+        fh["data"] = np.ones((4, 3))
+    return path
+
+
+def truncated_h5(tmp: Path) -> Path:
+    whole = Path(shared_file("formats/visium_tiny/filtered_feature_bc_matrix.h5")).read_bytes()
+    path = tmp / "cut.h5"
+    path.write_bytes(whole[: len(whole) // 3])
+    return path
+
+
+def some_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+
+
 # ----------------------------------------------------------------------------- the catalogue
 
 @dataclass(frozen=True)
@@ -210,7 +306,8 @@ CATALOGUE: list[Case] = [
     Case("spatial benchmark name whose files are not in `--data-dir` (runST.py)",
          "filtered_feature_bc_matrix.h5 not found", None,
          ("--dataset", "151507", "--data-dir", "{tmp}"), script=ST),
-    Case("a folder given to runSC.py", "is a folder; runSC.py needs an .h5ad file", empty_folder),
+    Case("a folder without a 10x matrix given to runSC.py",
+         "is a folder without matrix.mtx.gz; runSC.py needs an .h5ad file", empty_folder),
     Case("a folder without Visium files given to runST.py",
          "is a folder without filtered_feature_bc_matrix.h5", empty_folder, script=ST),
     Case("a CSV (text) file named `.h5ad`", "is not an HDF5/.h5ad file", text_file),
@@ -292,6 +389,53 @@ CATALOGUE: list[Case] = [
          "training diverged: the model's output became non-finite after epoch 1; lower --lr",
          counts(), ("--lr", "1e30")),
     Case("unknown option", "unrecognized arguments: --nope", counts(), ("--nope",)),
+    # files as users have them: what X holds, where the counts are, other formats
+    Case("X scaled (negative values) and no counts in a layer or `adata.raw`",
+         "X holds scaled or centred values", counts(_scaled_x)),
+    Case("X holds PCA scores and no counts", "X holds reduced features (PCA scores)",
+         counts(_pca_x)),
+    Case("`--layer` that the file does not have", "--layer spliced: the file has no such "
+         "matrix (it has: X, counts)", counts(_layer("counts")), ("--layer", "spliced")),
+    Case("`--layer raw` where the file has no `adata.raw`", "--layer raw: the file has no such "
+         "matrix", counts(), ("--layer", "raw")),
+    Case("`--layer` holding scaled values", "layers['scaled'] holds scaled or centred values",
+         counts(lambda a: a.layers.__setitem__("scaled", np.where(a.X.toarray() > 2, 1.5,
+                                                                  -0.5).astype(np.float32)))),
+    Case("counts layer with NaN", "the expression matrix layers['counts'] contains NaN",
+         counts(_layer("counts", lambda x: x.__setitem__((0, 0), np.nan)))),
+    Case("counts layer with negative counts", "has negative values but counts are expected",
+         counts(_layer("counts", lambda x: x.__setitem__((2, 2), -1))), ("--layer", "counts")),
+    Case("`--features counts` where X is scaled and no counts exist",
+         "X holds scaled or centred values", counts(_scaled_x), ("--features", "counts")),
+    Case("an R object (`.rds`)", "is an R object: write it as .h5ad", named("data.rds")),
+    Case("a loom file", "is a loom file: convert it", named("data.loom")),
+    Case("a CSV table", "is a text table: convert it", named("data.csv", "a,b\n1,2\n")),
+    Case("a lone Matrix Market file", "is a lone Matrix Market file", named("matrix.mtx")),
+    Case("10x matrix folder without barcodes", "10x matrix folder without barcodes.tsv.gz",
+         mtx_without_barcodes),
+    Case("an HDF5 `.h5` that is neither AnnData nor 10x", "neither AnnData nor a 10x Genomics "
+         "matrix", plain_h5),
+    Case("a truncated 10x `.h5`", "the HDF5 file is truncated or corrupt", truncated_h5),
+    Case("all spots at one position (runST.py)", "all 60 spots of", spatial(_coords(_one_place)),
+         script=ST),
+    Case("a constant coordinate: spots on a line (runST.py)", "so they lie on a line",
+         spatial(_coords(_on_a_line)), script=ST),
+    Case("most spots stacked on others (runST.py)", "50 of the 60 spots",
+         spatial(_coords(_stacked)), script=ST),
+    Case("coordinates of one column (runST.py)", "must be an (N, 2) array",
+         spatial(_coords(lambda c: c[:, :1])), script=ST),
+    Case("`--n-clusters 0`", "needs at least 2 clusters, got 0", counts(), ("--n-clusters", "0")),
+    Case("`--seeds` negative", "--seeds must be 0 or positive, got -1", counts(),
+         ("--seeds", "-1")),
+    Case("`--select-first` negative", "--select-first must be 0 or more, got -2", counts(),
+         ("--select-first", "-2")),
+    Case("`--tms` negative", "--tms must be non-negative", counts(), ("--tms", "-1", "0")),
+    Case("`--lr 0`", "--lr must be positive, got 0.0", counts(), ("--lr", "0")),
+    Case("`--hid-dim 0`", "--hid-dim must be positive, got 0", counts(), ("--hid-dim", "0")),
+    Case("`--batch-size` with `--ddp`", "--batch-size and --ddp do not combine", counts(),
+         ("--batch-size", "100", "--ddp")),
+    Case("`--device cuda:3` beyond the visible GPUs", "only 1 CUDA GPUs are visible", counts(),
+         ("--device", "cuda:3"), patch=some_gpus),
 ]
 
 
@@ -343,18 +487,18 @@ def test_bad_input_is_one_error_line_exit_2_and_no_results(case, tmp_path, capsy
 
 
 def test_catalogue_is_large_and_inputs_are_unique():
-    assert len(CATALOGUE) >= 25
+    assert len(CATALOGUE) >= 60
     assert len({c.input for c in CATALOGUE}) == len(CATALOGUE)
     assert not [c for c in CATALOGUE if "|" in c.input + c.message]  # markdown-safe
 
 
 def test_readme_table_is_the_catalogue():
-    text = README.read_text()
+    text = CATALOGUE_PAGE.read_text()
     assert TABLE_START in text and TABLE_END in text
     block = text.split(TABLE_START, 1)[1].split(TABLE_END, 1)[0]
     rows = [line for line in block.strip().splitlines() if line.startswith("| ")][1:]
     expected = [c.row for c in CATALOGUE]
-    assert rows == expected, ("README's catalogue differs from CATALOGUE; the table is:\n"
+    assert rows == expected, ("docs/bad-input.md differs from CATALOGUE; the table is:\n"
                               "| input | message (part of the `error:` line) | exit code |\n"
                               "|---|---|---|\n" + "\n".join(expected))
 
