@@ -79,7 +79,7 @@ def cosine_silhouette(embedding, labels, cells: Optional[np.ndarray] = None) -> 
     dev = x.device
     lab = torch.as_tensor(np.asarray(labels) if not isinstance(labels, torch.Tensor)
                           else labels).to(dev)
-    if cells is not None:
+    if cells is not None and len(cells) < x.shape[0]:  # (all cells: the order is moot)
         idx = torch.as_tensor(np.asarray(cells), dtype=torch.long, device=dev)
         x, lab = x[idx], lab[idx]
     n = x.shape[0]
