@@ -15,6 +15,7 @@ from .config import ScrclConfig, default_config
 from .data.adapt import adapt_config, measure
 from .data.checks import check_anndata, true_labels
 from .data.preprocess import PreparedData, prepare_sc_with
+from .data.source import choose_matrix
 from .distributed import DistContext
 from .errors import ScrclInputError
 from .pipeline import ClusterFn, PostprocessFn, Protocol, RunResult, clusterer, run_seeds
@@ -118,8 +119,14 @@ def cluster_cells(adata: ad.AnnData, *, n_clusters: Union[int, str, None] = None
                   label_key: Optional[str] = None, config: Optional[ScrclConfig] = None,
                   seeds: Sequence[int] = DEFAULT_SEEDS, protocol: Protocol = "final",
                   device: str = "auto", progress: bool = True,
-                  key_added: str = KEY_ADDED, cluster: str = "kmeans") -> RunResult:
-    """Cell types of scRNA-seq counts in ``adata.X`` by scRCL (prepare, train, cluster).
+                  key_added: str = KEY_ADDED, cluster: str = "kmeans",
+                  layer: Optional[str] = None) -> RunResult:
+    """Cell types of scRNA-seq data by scRCL (prepare, train, cluster).
+
+    The counts are read where they are: ``adata.X`` when it holds counts, else
+    ``layers['counts']`` (or a similar name) or ``adata.raw``, as a scanpy, CELLxGENE or
+    Seurat-converted file keeps them; ``layer`` names the matrix ('X', 'raw' or a layer).
+    Without counts, log-normalised X is the log-normalised input (``scrcl.data.source``).
 
     label_key: obs column of true labels, used only to score (and, when ``n_clusters`` is
     None, for K = number of classes, the benchmark setting). ``n_clusters='auto'``
@@ -130,15 +137,18 @@ def cluster_cells(adata: ad.AnnData, *, n_clusters: Union[int, str, None] = None
     published protocol) clusters [z1, z2], as published, and 'final' the default [e1, e2].
     See :func:`fit` for the fields written into ``adata``.
     """
-    check_anndata(adata, label_key)
+    matrix = choose_matrix(adata, layer, None if config is None else config.features)
+    log.info("%s", matrix.message())
+    data = matrix.adata
+    check_anndata(data, label_key)
     cfg = config
     if cfg is None:
-        cfg, notes = adapt_config(default_config("SC"), (), measure(adata))
+        cfg, notes = adapt_config(default_config("SC"), (), measure(data))
         for note in notes:
             log.info("adapted to the data: %s", note)
         if protocol == "oracle":  # the published protocol clusters the published [z1, z2]
             cfg = cfg.replace(embedding="z")
-    prepared = prepare_sc_with(adata, cfg)
+    prepared = prepare_sc_with(data, cfg, matrix.kind)
     return fit(adata, prepared, n_clusters=n_clusters, label_key=label_key, config=cfg,
                seeds=seeds, protocol=protocol, device=device, progress=progress,
                key_added=key_added, cluster_fn=clusterer(cluster, cfg.kmeans_n_init))
@@ -150,37 +160,43 @@ def spatial_domains(adata: ad.AnnData, *, n_clusters: Union[int, str, None] = No
                     protocol: Protocol = "final", device: str = "auto", progress: bool = True,
                     key_added: str = KEY_ADDED, cluster: str = "kmeans",
                     radius: Optional[int] = None,
-                    preprocessed: str = "auto") -> RunResult:
+                    preprocessed: str = "auto", layer: Optional[str] = None) -> RunResult:
     """Spatial domains of spots by scRCL, as ``runST.py``: counts or processed features
     (e.g. PCA scores) in ``adata.X``, coordinates in ``obsm['spatial']``.
 
     ``config`` is used as it is; without it, the published ``preset`` of a data set (e.g.
     '151507'), else the documented spatial defaults fitted to the data's size. ``radius``:
     each spot takes the majority domain of its ``radius`` nearest spots (None: the
-    configuration's, 50 in the presets; 0: off). ``preprocessed``: 'auto' (processed when X
-    has negative or non-integer values), 'yes' or 'no'. label_key, n_clusters, cluster and
+    configuration's, 50 in the presets; 0: off). ``preprocessed``: 'auto' (the counts in X,
+    ``layers['counts']`` or ``adata.raw``; without counts, X as processed features), 'yes'
+    (X as processed features) or 'no' (X as counts). ``layer``: the matrix to read, as
+    ``runST.py --layer``. label_key, n_clusters, cluster and
     what is written into ``adata`` as in :func:`cluster_cells` / :func:`fit`.
     """
     from .clustering.spatial_smoothing import refiner
     from .config import get_preset, preset_names
-    from .data.spatial import check_coordinates, prepare_st, uses_counts
+    from .data.source import spatial_input
+    from .data.spatial import check_coordinates, prepare_st
 
     if SPATIAL_KEY not in adata.obsm:
         raise ScrclInputError(f"no spot coordinates: put them in adata.obsm['{SPATIAL_KEY}'] "
                               f"as an (N, 2) array")
     check_coordinates(adata)
-    counts = uses_counts(adata.X, preprocessed)
-    check_anndata(adata, label_key, counts=counts)
+    data, preprocessed, matrix = spatial_input(adata, layer, preprocessed)
+    if matrix is not None:
+        log.info("%s", matrix.message())
+    counts = preprocessed == "no"
+    check_anndata(data, label_key, counts=counts)
     cfg = config
     if cfg is None:
         if preset is not None and preset not in preset_names("ST"):
             raise ScrclInputError(f"unknown preset '{preset}': choose one of "
                                   f"{', '.join(preset_names('ST'))}")
         base = get_preset(preset) if preset is not None else default_config("ST")
-        cfg, notes = adapt_config(base, (), measure(adata, counts))
+        cfg, notes = adapt_config(base, (), measure(data, counts))
         for note in notes:
             log.info("adapted to the data: %s", note)
-    prepared = prepare_st(adata, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, preprocessed)
+    prepared = prepare_st(data, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, preprocessed)
     refine = (cfg.radius or 0) if radius is None else radius
     if refine < 0:
         raise ScrclInputError(f"radius must be 0 (off) or positive, got {refine}")

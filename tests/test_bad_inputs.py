@@ -232,7 +232,7 @@ def _on_a_line(c: np.ndarray) -> np.ndarray:
 
 
 def _stacked(c: np.ndarray) -> np.ndarray:
-    return np.repeat(c[:10], 6, axis=0)  # 60 spots on 10 positions
+    return np.repeat(c[::6], 6, axis=0)  # 60 spots on 10 positions
 
 
 def mtx_without_barcodes(tmp: Path) -> Path:
@@ -400,7 +400,8 @@ CATALOGUE: list[Case] = [
          "matrix", counts(), ("--layer", "raw")),
     Case("`--layer` holding scaled values", "layers['scaled'] holds scaled or centred values",
          counts(lambda a: a.layers.__setitem__("scaled", np.where(a.X.toarray() > 2, 1.5,
-                                                                  -0.5).astype(np.float32)))),
+                                                                  -0.5).astype(np.float32))),
+         ("--layer", "scaled")),
     Case("counts layer with NaN", "the expression matrix layers['counts'] contains NaN",
          counts(_layer("counts", lambda x: x.__setitem__((0, 0), np.nan)))),
     Case("counts layer with negative counts", "has negative values but counts are expected",

@@ -61,6 +61,16 @@ def add_cluster_option(group) -> None:
                             "its resolution searched to give K clusters")
 
 
+def add_layer_option(group) -> None:
+    """--layer: the matrix of the file that holds the counts (runSC.py and runST.py)."""
+    group.add_argument("--layer", metavar="NAME",
+                       help="the matrix to read: 'X', 'raw' (adata.raw.X) or a layer name "
+                            "(e.g. counts). Default: X when it holds counts, else the counts "
+                            "found in layers['counts'] (or a similar name) or adata.raw; "
+                            "what X holds and where the input came from are printed and "
+                            "saved in metrics.json (input_matrix)")
+
+
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """Every hyper-parameter, default None = 'from the preset or the documented default'."""
     g = parser.add_argument_group(

@@ -11,8 +11,9 @@ from ..config import ScrclConfig, default_config, get_preset
 from ..data.adapt import measure
 from ..data.checks import check_anndata
 from ..data.preprocess import FEATURES, prepare_sc_with
-from ..data.read import read_h5ad
+from ..data.read import read_expression
 from ..data.registry import SC_ALIASES, SC_SOURCES, resolve_sc
+from ..data.source import choose_matrix
 from ..data.synthetic import synthetic_counts
 from ..pipeline import clusterer
 from . import common, report
@@ -33,10 +34,17 @@ DESCRIPTION = f"""\
 Cluster the cells of a scRNA-seq count matrix with scRCL and write the results.
 
 --dataset takes 'demo' (synthetic counts, no download, under a minute on CPU), a path to
-any .h5ad file (counts in X), or a benchmark name, looked up as
+an .h5ad file, a 10x filtered_feature_bc_matrix .h5 file or matrix folder, or a benchmark
+name, looked up as
 <data-dir>/scdata/<full name>.h5ad and run with its published preset:
   {', '.join(SC_SOURCES)}
   aliases: {', '.join(f'{a}={n}' for a, n in SC_ALIASES.items())}
+
+What X holds is read from its values and printed: raw counts (UMI or read counts),
+log-normalised, normalised, scaled or PCA scores. When X is not counts, the counts are
+taken from where scanpy, CELLxGENE and Seurat conversions keep them (layers['counts'],
+adata.raw, or --layer NAME); without counts anywhere, log-normalised X is used as the
+log-normalised input (never normalised twice) and scaled X is refused.
 
 Outputs (folder --out, default results/SC/<dataset>/, written atomically):
   metrics.json  protocol, config, K, per-seed ACC/NMI/ARI/F1, mean and std, the seeds'
@@ -56,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "'demo', a benchmark name or alias, or a path to an .h5ad file")
     common.add_model_options(p)
     common.add_cluster_option(p.add_argument_group("clustering"))
-    p.add_argument_group("scRNA-seq input").add_argument(
+    inp = p.add_argument_group("scRNA-seq input")
+    common.add_layer_option(inp)
+    inp.add_argument(
         "--features", choices=FEATURES, default=None,
         help="what the network is fed: 'auto' (default): lognorm where the counts look "
              "like read counts of a full-length protocol (under 30%% of the nonzero "
@@ -91,17 +101,20 @@ def run(args: argparse.Namespace) -> int:
     if ref.path is None:
         adata, base = synthetic_counts(), DEMO_CONFIG
     else:
-        adata = read_h5ad(ref.path)
+        adata = read_expression(ref.path)
         base = (get_preset(ref.name) if ref.benchmark else None) or default_config("SC")
     label_key = resolve_labels(adata, args.label_key, args.n_clusters)
-    check_anndata(adata, label_key)
-    size = measure(adata)
+    matrix = choose_matrix(adata, args.layer, args.features)
+    log.info("%s", matrix.message())
+    check_anndata(matrix.adata, label_key)
+    size = measure(matrix.adata)
     cfg = report.effective_config(args, base, size, where.device)
-    prepared = prepare_sc_with(adata, cfg)
+    prepared = prepare_sc_with(matrix.adata, cfg, matrix.kind)
     report.fit_and_report(args, where, adata, prepared, cfg, label_key, size,
                           oracle_metric="nmi",
                           cluster_fn=clusterer(args.cluster, cfg.kmeans_n_init),
                           extra={"input": str(ref.path) if ref.path else "synthetic demo",
+                                 "input_matrix": matrix.record(),
                                  "cluster": args.cluster})
     return 0
 

@@ -13,8 +13,8 @@ from ..clustering.spatial_smoothing import refiner
 from ..data.adapt import measure
 from ..data.checks import check_anndata
 from ..data.registry import ST_DATASETS
-from ..data.spatial import (ST_LABEL_KEYS, drop_unlabelled, load_st, prepare_st, resolve_st,
-                            uses_counts)
+from ..data.source import spatial_input
+from ..data.spatial import ST_LABEL_KEYS, drop_unlabelled, load_st, prepare_st, resolve_st
 from ..errors import ScrclInputError
 from ..pipeline import clusterer
 from . import common, report
@@ -62,7 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "the spots; 0 = off)")
     s.add_argument("--preprocessed", choices=("auto", "yes", "no"), default="auto",
                    help="whether X is already processed (skip normalisation, log1p and HVG "
-                        "selection); auto: yes when X has negative or non-integer values")
+                        "selection); auto: counts when X holds them, else the counts kept in "
+                        "layers['counts'] or adata.raw, else X as processed features "
+                        "(negative or non-integer values, e.g. PCA scores)")
+    common.add_layer_option(s)
     s.add_argument("--preset", help="published preset to use (default: the data set's own, or "
                                     "the file's name when it is a benchmark name; 'none' for the "
                                     "documented defaults)")
@@ -103,11 +106,14 @@ def run(args: argparse.Namespace) -> int:
     adata, label_key = load_st(ref, args.label_key)
     if label_key is not None:
         adata = drop_unlabelled(adata, label_key)
-    counts = uses_counts(adata.X, args.preprocessed)
-    check_anndata(adata, label_key, counts=counts)
-    size = measure(adata, counts)
+    data, preprocessed, matrix = spatial_input(adata, args.layer, args.preprocessed)
+    if matrix is not None:
+        log.info("%s", matrix.message())
+    counts = preprocessed == "no"
+    check_anndata(data, label_key, counts=counts)
+    size = measure(data, counts)
     cfg = report.effective_config(args, base, size, where.device)
-    prepared = prepare_st(adata, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, args.preprocessed)
+    prepared = prepare_st(data, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, preprocessed)
     radius = cfg.radius or 0
     coords = adata.obsm[SPATIAL_KEY][prepared.cells]
     record = report.fit_and_report(
@@ -115,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
         cluster_fn=clusterer(args.cluster, cfg.kmeans_n_init),
         postprocess=refiner(coords, radius) if radius else None,
         extra={"input": str(ref.path), "cluster": args.cluster, "radius": radius,
-               "preprocessed": args.preprocessed})
+               "preprocessed": args.preprocessed,
+               "input_matrix": matrix.record() if matrix is not None else None})
     if record is not None and (args.plot or args.paga):
         from ..plotting.spatial import spatial_figures
 

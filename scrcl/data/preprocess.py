@@ -14,7 +14,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import graphs
+from ..errors import ScrclInputError
 from .checks import check_at_most, check_enough_cells, check_matrix
+from .content import count_type
 
 __all__ = ["PreparedData", "as_csr", "check_matrix", "filter_empty", "log_normalize",
            "select_hvg", "pca", "pca_components", "prepare_sc", "prepare_sc_with",
@@ -138,10 +140,6 @@ def pca(x: Matrix, n_comps: int = N_PCS, seed: int = 0) -> np.ndarray:
 
 #: input kinds of the scRNA-seq features (``--features``)
 FEATURES = ("auto", "counts", "lognorm")
-#: in UMI counts most nonzero entries are single molecules (60-71% are 1 in the shared
-#: droplet stand-ins); in read counts of full-length protocols, amplified, few are (13% in
-#: the Fluidigm C1 stand-in). Below this fraction of ones, 'auto' takes the data as reads.
-READ_COUNT_ONES = 0.3
 
 
 def fraction_of_ones(counts: sp.csr_matrix) -> float:
@@ -169,24 +167,27 @@ def resolve_features(setting: str, counts: sp.csr_matrix) -> tuple[str, str]:
     """('counts' or 'lognorm', why) for ``setting`` in FEATURES; reads no label.
 
     'auto' gives the network log-normalised values where the counts look like read counts
-    (full-length protocols: library sizes spread over orders of magnitude, values up to
-    1e5, so that raw counts would let sequencing depth decide the clusters), and the
-    published raw counts where they look like UMI counts.
+    (:func:`scrcl.data.content.count_type`: at least two of few ones, a high median and a
+    high mean among the non-zero counts; full-length protocols: library sizes spread over
+    orders of magnitude, values up to 1e5, so that raw counts would let sequencing depth
+    decide the clusters), and the published raw counts where they look like UMI counts.
     """
     if setting not in FEATURES:
         raise ValueError(f"features must be one of {FEATURES}, got {setting!r}")
     if setting != "auto":
         return setting, "as asked"
-    ones = fraction_of_ones(counts)
-    if ones < READ_COUNT_ONES:
-        return "lognorm", (f"auto: {ones:.0%} of the nonzero counts are 1, as in read counts "
-                           f"(UMI counts: 60-70%)")
-    return "counts", f"auto: {ones:.0%} of the nonzero counts are 1, as in UMI counts"
+    kind, why = count_type(counts.data)
+    if kind == "reads":
+        return "lognorm", f"auto: the counts look like read counts ({why})"
+    return "counts", f"auto: the counts look like UMI counts ({why})"
 
 
 def prepare_sc(adata: ad.AnnData, hvg: int, k: int, tms: tuple[int, int], gene_k: int = 5,
-               pca_threshold: int = 10_000, features: str = "auto") -> PreparedData:
-    """scRNA-seq preparation (METHOD.md 1, scRNA-seq): counts in ``adata.X``.
+               pca_threshold: int = 10_000, features: str = "auto",
+               input_kind: str = "counts") -> PreparedData:
+    """scRNA-seq preparation (METHOD.md 1, scRNA-seq): counts in ``adata.X`` (or, with
+    ``input_kind='lognorm'``, log-normalised values when a file holds no counts:
+    ``scrcl.data.source``).
 
     Drops empty cells and genes; selects ``hvg`` genes on log-normalised data; features are
     the raw counts of those genes (``features='counts'``, as published) or their
@@ -194,35 +195,54 @@ def prepare_sc(adata: ad.AnnData, hvg: int, k: int, tms: tuple[int, int], gene_k
     to the mean of the raw counts, :func:`counts_scale`; 'auto': see
     :func:`resolve_features`); the cell graph is the cosine kNN graph of the
     log-normalised selected genes (of their 50 PCs from ``pca_threshold`` cells on); the gene
-    graph is the Euclidean kNN graph of the genes' feature profiles.
+    graph is the Euclidean kNN graph of the genes' feature profiles. Log-normalised input is
+    never normalised again: it is the 'lognorm' feature, scaled to the mean of its
+    ``expm1`` (the normalised counts), the closest thing to the raw counts' mean it holds.
     """
-    check_matrix(adata.X)
-    counts = as_csr(adata.X)
-    cells, genes = filter_empty(counts)
+    if input_kind not in ("counts", "lognorm"):
+        raise ValueError(f"input_kind must be 'counts' or 'lognorm', got {input_kind!r}")
+    check_matrix(adata.X, counts=True)
+    matrix = as_csr(adata.X)
+    cells, genes = filter_empty(matrix)
     if cells.sum() < cells.size:
         log.info("dropped %d cells with no expressed gene", cells.size - cells.sum())
-    counts = counts[cells][:, genes]
-    n, g = counts.shape
+    matrix = matrix[cells][:, genes]
+    n, g = matrix.shape
     check_enough_cells(n)
     check_at_most("hvg", hvg, g, "the number of expressed genes")
     check_at_most("k", k, n - 1, f"the neighbours the {n} cells allow")
-    kind, why = resolve_features(features, counts)
-    if features != "counts":
-        log.info("features: %s (%s)", kind, why)
-    lognorm = log_normalize(counts)
+    if input_kind == "lognorm":
+        if features == "counts":
+            raise ScrclInputError("--features counts needs raw counts; the input is "
+                                  "log-normalised")
+        kind, lognorm, counts = "lognorm", matrix, None
+        log.info("features: lognorm (the input is log-normalised; it is not normalised again)")
+    else:
+        counts = matrix
+        kind, why = resolve_features(features, counts)
+        if features != "counts":
+            log.info("features: %s (%s)", kind, why)
+        lognorm = log_normalize(counts)
     selected = select_hvg(lognorm, hvg)
     graph_in = lognorm[:, selected]
-    x = counts[:, selected]
     if kind == "lognorm":
-        factor = counts_scale(graph_in, x)
-        log.info("features: log-normalised values x %.3g (the mean of the raw counts)", factor)
+        if counts is not None:
+            reference = counts[:, selected]
+        else:
+            reference = graph_in.copy()
+            reference.data = np.expm1(reference.data)
+        factor = counts_scale(graph_in, reference)
+        log.info("features: log-normalised values x %.3g (the mean of the %s)", factor,
+                 "raw counts" if counts is not None else "normalised counts")
         x = (graph_in * np.float32(factor)).tocsr()
+    else:
+        x = counts[:, selected]
     graph_features = pca(graph_in) if n >= pca_threshold else graph_in.toarray()
     return PreparedData.build(x, tms, graphs.cell_graph(graph_features, k), gene_k, cells,
                               adata.var_names[genes][selected], graph_features, kind)
 
 
-def prepare_sc_with(adata: ad.AnnData, cfg) -> PreparedData:
+def prepare_sc_with(adata: ad.AnnData, cfg, input_kind: str = "counts") -> PreparedData:
     """:func:`prepare_sc` with the settings of a ``ScrclConfig``."""
     return prepare_sc(adata, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, cfg.pca_threshold,
-                      cfg.features)
+                      cfg.features, input_kind)

@@ -99,12 +99,18 @@ def resolve_sc(name: str, data_dir_: Union[str, Path, None] = None) -> DatasetRe
                 f"folder that holds scdata/")
         return DatasetRef(full, path, benchmark=True, label_key="cell_type1")
     if _looks_like_path(name):
+        from .read import is_mtx_folder
+
         path = Path(name)
         if not path.exists():
             raise ScrclInputError(f"file not found: {path}; give a path to an existing .h5ad "
                                   f"file or a benchmark name (see datasets/README.md)")
         if path.is_dir():
-            raise ScrclInputError(f"{path} is a folder; runSC.py needs an .h5ad file")
+            if not is_mtx_folder(path):
+                raise ScrclInputError(f"{path} is a folder without matrix.mtx.gz; runSC.py "
+                                      f"needs an .h5ad file, a 10x .h5 file or a 10x matrix "
+                                      f"folder")
+            return DatasetRef(path.resolve().name, path, benchmark=False)
         return DatasetRef(path.stem, path, benchmark=False)
     known = ", ".join(list(SC_SOURCES) + list(SC_ALIASES))
     raise ScrclInputError(f"unknown data set '{name}': give a path to an .h5ad file, 'demo', "

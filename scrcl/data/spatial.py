@@ -160,6 +160,36 @@ def check_coordinates(adata: ad.AnnData, where: str = "the data") -> None:
                               f"coordinates for {int(bad.sum())} spots (e.g. "
                               f"{adata.obs_names[bad][0]}); drop those spots or fix the "
                               f"coordinates")
+    check_layout(coords[:, :2].astype(np.float64), where)
+
+
+#: more than this share of spots sharing their position with another spot is refused
+MAX_SHARED_POSITIONS = 0.5
+
+
+def check_layout(coords: np.ndarray, where: str = "the data") -> None:
+    """Raise ScrclInputError for a layout no spatial graph can use: every spot at one
+    position, a constant coordinate (spots on a line), or most spots stacked on others
+    (e.g. a column of cluster ids stored as coordinates). coords: (N, 2) finite."""
+    n = coords.shape[0]
+    if n < 2:
+        return
+    key = f"obsm['{SPATIAL_KEY}']"
+    distinct = np.unique(coords, axis=0).shape[0]
+    if distinct == 1:
+        raise ScrclInputError(f"all {n} spots of {where} are at one position in {key} "
+                              f"({coords[0, 0]:g}, {coords[0, 1]:g}); give each spot its own "
+                              f"coordinates")
+    for axis, name in ((0, "x (column 0)"), (1, "y (column 1)")):
+        if np.all(coords[:, axis] == coords[0, axis]):
+            raise ScrclInputError(f"the {name} coordinate of {key} of {where} is the same for "
+                                  f"all {n} spots, so they lie on a line; give 2-D coordinates "
+                                  f"(e.g. Visium pxl_col_in_fullres, pxl_row_in_fullres)")
+    stacked = n - distinct
+    if stacked > MAX_SHARED_POSITIONS * n:
+        raise ScrclInputError(f"{stacked} of the {n} spots of {where} share their position in "
+                              f"{key} with another spot (only {distinct} distinct positions); "
+                              f"give each spot its own coordinates")
 
 
 def attach_metadata(adata: ad.AnnData, metadata: Union[str, Path], column: str) -> None:

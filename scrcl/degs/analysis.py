@@ -15,7 +15,9 @@ import pandas as pd
 
 from .._constants import DEFAULT_SC_LABEL_KEY, EMBEDDING_KEY, KEY_ADDED, SEED_KEY
 from ..data.read import read_h5ad
+from ..data.genes import with_symbols
 from ..data.registry import DatasetRef, canonical_sc_name, resolve_sc
+from ..data.source import choose_matrix
 from ..errors import ScrclInputError
 from ..io import atomic_dir
 from .files import (LABEL_FILE_PREFIX, LABELS_FILE, TASKS, Run, dataset_from_label_file,
@@ -109,7 +111,13 @@ def _read_counts(path: Path):
                               f"or run runSC.py first and use its results folder")
     adata = read_h5ad(path)
     adata.obs_names = adata.obs_names.astype(str)
-    return adata
+    matrix = choose_matrix(adata)
+    logger.info("%s", matrix.message())
+    counts, column = with_symbols(matrix.adata)
+    if column is not None:
+        logger.info("genes are shown by their symbols in var['%s'] (the Ensembl ids in "
+                    "var['gene_ids'])", column)
+    return counts
 
 
 def _align_by_id(counts, labels: pd.Series, source: str, data_path: Path):
