@@ -30,8 +30,8 @@ from _results import RESULTS_DIR, iter_entries  # noqa: E402
 
 #: records of bench/gpu_check.sh, in the results folder
 GPU_CHECKS = "gpu_check"
-from run import (SCRCL_METHODS, SPEED_DATASETS, SPEED_PROTOCOL, SPEED_PROTOCOLS,
-                 results_version)  # noqa: E402
+from _suites import (SCRCL_METHODS, SPEED_DATASETS, SPEED_PROTOCOL,  # noqa: E402
+                     SPEED_PROTOCOLS, results_version)
 from scrcl.config import DEFAULT_EMBEDDING, SELECT_FIRST  # noqa: E402
 from scrcl.io import atomic_path  # noqa: E402
 

@@ -47,6 +47,17 @@ def first_run(bench, tmp_path_factory):
     return out, counts
 
 
+#: the runner's parts (bench/run.py and the modules it is split into)
+RUNNER_MODULES = ("run", "_plan", "_entries", "_training", "_units", "_studies", "_derived")
+
+
+def patch_runner(monkeypatch, name: str, value) -> None:
+    """Replace ``name`` in every part of the runner that holds it."""
+    for module in (sys.modules[m] for m in RUNNER_MODULES):
+        if hasattr(module, name):
+            monkeypatch.setattr(module, name, value)
+
+
 def entry_files(root: Path) -> dict[str, int]:
     return {str(p.relative_to(root)): p.stat().st_mtime_ns
             for p in sorted(root.glob("**/seed*.json"))}
@@ -298,8 +309,8 @@ def test_estimated_k_runs_label_free_with_the_k_of_n_clusters_auto(bench, tmp_pa
         seen[tuple(args[4])] = kwargs["clustering"][0]
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(run, "estimated_k", lambda *a: KEstimate(3, 1.0, 1.0))
-    monkeypatch.setattr(run, "train_protocols", spy)
+    patch_runner(monkeypatch, "estimated_k", lambda *a: KEstimate(3, 1.0, 1.0))
+    patch_runner(monkeypatch, "train_protocols", spy)
     other = tmp_path / "other"
     assert run.execute(no_out_dim + ["--results", str(other)])["computed"] == 3  # last wins
     three = json.loads(next((other / "sc/demo").glob("scrcl-autok__*/final/seed1.json"))
@@ -319,15 +330,15 @@ def test_an_estimated_k_equal_to_the_truth_reuses_the_true_k_run_exactly(bench, 
     common = ["sc", "--datasets", "demo", "--seeds", "1", "--epochs", "3", "--threads", "1",
               "--set", "hid_dim=16", "--set", "embedding=z", "--set", "out_dim=0", "--results"]
     derived_root, trained_root = tmp_path / "derived", tmp_path / "trained"
-    monkeypatch.setattr(run, "estimated_k", lambda ctx, spec, inputs, cfg:
+    patch_runner(monkeypatch, "estimated_k", lambda ctx, spec, inputs, cfg:
                         KEstimate(inputs.n_clusters, 1.0, 0.9))
     run.execute([*common, str(derived_root), "--methods", "scrcl"])
     with monkeypatch.context() as m:
-        m.setattr(run, "train_protocols", lambda *a, **k: pytest.fail("trained again"))
+        patch_runner(m, "train_protocols", lambda *a, **k: pytest.fail("trained again"))
         counts = run.execute([*common, str(derived_root), "--methods", "scrcl-autok"])
     assert counts["computed"] == 1
     with monkeypatch.context() as m:
-        m.setattr(run, "derive_autok", lambda *a: False)
+        patch_runner(m, "derive_autok", lambda *a: False)
         run.execute([*common, str(trained_root), "--methods", "scrcl-autok"])
     path = next((derived_root / "sc/demo").glob("scrcl-autok__*/final/seed1.json"))
     derived = json.loads(path.read_text())
@@ -341,11 +352,11 @@ def test_an_estimated_k_equal_to_the_truth_reuses_the_true_k_run_exactly(bench, 
     assert derived["train_s"] == twin["train_s"]  # the run's timings
 
     # an estimate that differs from the truth trains
-    monkeypatch.setattr(run, "estimated_k", lambda ctx, spec, inputs, cfg:
+    patch_runner(monkeypatch, "estimated_k", lambda ctx, spec, inputs, cfg:
                         KEstimate(inputs.n_clusters - 1, 1.0, 0.9))
     path.unlink()
     with monkeypatch.context() as m:
-        m.setattr(run, "train_protocols", lambda *a, **k: pytest.fail("trained"))
+        patch_runner(m, "train_protocols", lambda *a, **k: pytest.fail("trained"))
         with pytest.raises(pytest.fail.Exception, match="trained"):
             run.execute([*common, str(derived_root), "--methods", "scrcl-autok"])
 
@@ -518,7 +529,7 @@ def test_a_label_free_entry_with_early_candidates_is_derived_exactly(bench, tmp_
         (old / path).write_text(json.dumps(stored))
         assert run.execute(["early", *common[3:], str(old)])["computed"] == 1
     with monkeypatch.context() as m:
-        m.setattr(run, "train_protocols", lambda *a, **k: pytest.fail("trained again"))
+        patch_runner(m, "train_protocols", lambda *a, **k: pytest.fail("trained again"))
         counts = run.execute([*common, str(old)])
     assert (counts["computed"], counts["up_to_date"]) == (1, 1)  # the oracle kept its hash
     derived = json.loads((old / path).read_text())
@@ -627,10 +638,10 @@ def test_the_probe_leaves_out_the_one_off_costs(bench, monkeypatch):
         clock[0] += (0.5 if not calls else 0.0) + 0.2 + 0.01 * cfg.epochs + 0.03 * clusterings
         calls.append(cfg.epochs)
 
-    monkeypatch.setattr(run, "time", FakeTime)
-    monkeypatch.setattr(run, "train_protocols", fake_train)
-    monkeypatch.setattr(run, "unit_clustering", lambda *a: (3, {}, None))
-    monkeypatch.setattr(run, "unit_epochs", lambda ctx, unit: 500)
+    monkeypatch.setattr(sys.modules["_training"], "time", FakeTime)
+    patch_runner(monkeypatch, "train_protocols", fake_train)
+    patch_runner(monkeypatch, "unit_clustering", lambda *a: (3, {}, None))
+    patch_runner(monkeypatch, "unit_epochs", lambda ctx, unit: 500)
     from scrcl.config import ScrclConfig
 
     for select_first, protocols, clusterings in ((0, ["final"], 50), (9, ["final"], 59),
