@@ -99,6 +99,15 @@ def test_restart_groups_bound_memory_and_keep_the_best():
     assert small.inertia == pytest.approx(one_group.inertia, rel=1e-5)
 
 
+def test_tolerance_stops_earlier_near_the_same_inertia(dlpfc_features):
+    x, k = dlpfc_features
+    exact = kmeans_cosine(x, k, n_init=4, seed=3)
+    loose = kmeans_cosine(x, k, n_init=4, seed=3, tol=1.0)
+    assert loose.n_iter < exact.n_iter
+    assert exact.inertia <= loose.inertia <= 1.01 * exact.inertia
+    assert loose.inertia == pytest.approx(cosine_inertia(x, loose.labels), rel=1e-4)
+
+
 def _lloyd_reference(x, centres, max_iter):
     """Plain spherical Lloyd, every centre recomputed from its members at every step, one
     restart at a time, until no label changes (an emptied cluster is re-seeded as in the

@@ -83,19 +83,13 @@ def _member_sums(x: Tensor, labels: Tensor, rs: Tensor, ks: Tensor) -> Tensor:
     return (labels[rs] == ks.unsqueeze(1)).to(x.dtype) @ x
 
 
-def _move_cells(sums: Tensor, x: Tensor, changed: Tensor, restarts: Tensor, old: Tensor,
-                new: Tensor) -> None:
-    """Running cluster sums (R, k, d), updated in place for the cells that changed cluster:
+def _move_cells(sums: Tensor, x: Tensor, cells: Tensor, src: Tensor, dst: Tensor) -> None:
+    """Running cluster sums (R * k, d), updated in place for the cells that changed cluster:
     each is taken from its old cluster's sum and added to its new one's (work in the number
-    of cells that moved, not in N). changed, old, new: (t, N) for the restarts (t,)."""
-    i, j = changed.nonzero().unbind(1)
-    if j.numel() == 0:
-        return
-    k = sums.shape[1]
-    rows = x[j].to(sums.dtype)
-    flat = sums.view(-1, sums.shape[2])
-    flat.index_add_(0, restarts[i] * k + new[i, j], rows)
-    flat.index_add_(0, restarts[i] * k + old[i, j], rows, alpha=-1)
+    of cells that moved, not in N). cells: (M,) indices into x; src, dst: (M,) rows of sums."""
+    rows = x[cells].to(sums.dtype)
+    sums.index_add_(0, dst, rows)
+    sums.index_add_(0, src, rows, alpha=-1)
 
 
 def _reseed_empty(sums: Tensor, counts: Tensor, rs: Tensor, ks: Tensor, x: Tensor,
@@ -137,6 +131,8 @@ def _lloyd(x: Tensor, centres: Tensor, sims: Tensor, max_iter: int, tol: float =
     if running_sums is None:
         running_sums = x.device.type == "cpu"
     running = centroid_sums(x, labels, k).double() if running_sums else None
+    counts = torch.zeros(runs, k, dtype=torch.long, device=x.device).scatter_add_(
+        1, labels, torch.ones_like(labels)).view(-1)  # (R * k,) cells a cluster
     stale = torch.ones(runs, k, dtype=torch.bool, device=x.device)
     n_iter = 0
     for _ in range(max_iter):
@@ -146,9 +142,7 @@ def _lloyd(x: Tensor, centres: Tensor, sims: Tensor, max_iter: int, tol: float =
         n_iter += 1
         rs, ks = pairs[:, 0], pairs[:, 1]
         sums = _member_sums(x, labels, rs, ks) if running is None else running[rs, ks]
-        counts = torch.zeros(runs, k, dtype=torch.long, device=x.device).scatter_add_(
-            1, labels, torch.ones_like(labels))[rs, ks]
-        _reseed_empty(sums, counts, rs, ks, x, best)
+        _reseed_empty(sums, counts.view(runs, k)[rs, ks], rs, ks, x, best)
         new = F.normalize(sums, dim=1).to(x.dtype)
         moved_sq = ((new - centres[rs, ks]) ** 2).sum(1)
         centres[rs, ks] = new
@@ -157,15 +151,17 @@ def _lloyd(x: Tensor, centres: Tensor, sims: Tensor, max_iter: int, tol: float =
         every = touched.numel() == runs
         new_best, new_labels = (sims if every else sims[touched]).max(1)  # (t, N)
         old = labels if every else labels[touched]
-        changed = new_labels != old
-        none = torch.full_like(old, k)  # column k: the cells that stayed
-        ends = torch.cat([torch.where(changed, old, none),
-                          torch.where(changed, new_labels, none)], 1)
-        stale = torch.zeros(runs, k + 1, dtype=torch.bool, device=x.device)
-        stale[touched] = stale[touched].scatter_(1, ends, True)  # lost or gained a cell
-        stale = stale[:, :k]
+        i, j = (new_labels != old).nonzero().unbind(1)  # the cells that moved
+        src = touched[i] * k + old[i, j]  # (restart, cluster) as rows of R * k
+        dst = touched[i] * k + new_labels[i, j]
+        stale = torch.zeros(runs * k, dtype=torch.bool, device=x.device)
+        stale[src] = True  # lost or gained a cell
+        stale[dst] = True
+        stale = stale.view(runs, k)
+        ones = torch.ones_like(src)
+        counts.index_add_(0, dst, ones).index_add_(0, src, ones, alpha=-1)
         if running is not None:
-            _move_cells(running, x, changed, touched, old, new_labels)
+            _move_cells(running.view(runs * k, -1), x, j, src, dst)
         best[touched], labels[touched] = new_best, new_labels
         if tol > 0:
             shift = torch.zeros(runs, dtype=moved_sq.dtype, device=x.device)
