@@ -108,6 +108,9 @@ def hashed_config(cfg, spec, label_free: bool = True) -> dict:
     config = cfg.to_dict()
     if not config.get("select_first") or not label_free:
         config.pop("select_first", None)
+    if config.get("stop", "never") == "never" or not label_free:  # every epoch trained, as
+        config.pop("stop", None)  # before the option existed: those entries keep their hash
+        config.pop("stop_patience", None)
     if config.get("embedding", "z") == "z":  # the published [z1, z2]: entries stored
         config.pop("embedding", None)  # before the option existed keep their hash
     if config.get("batch_size") is None:  # the default: full batches at these sizes

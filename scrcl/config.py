@@ -23,6 +23,12 @@ Task = Literal["SC", "ST"]
 #: slices the early silhouettes are low and it never moved, so they keep the stride only.
 SELECT_FIRST: dict[str, int] = {"SC": 9, "ST": 0}
 
+#: the label-free stopping rule's patience (``stop_patience``): training ends once this
+#: many candidates of the stride in a row (250 epochs) set no new best silhouette. Chosen
+#: on the stored candidates (docs/design/stopping.md) as the smallest patience that cost
+#: no stand-in it was chosen on more than 0.01 ARI; 20 cost CITE-seq 0.015 and a slice
+#: 0.025, 10 cost CITE-seq 0.047 and a slice 0.28.
+STOP_PATIENCE = 25
 
 #: what the trained model's clusterings are made of (``ScrclConfig.embedding``)
 EMBEDDINGS: dict[str, str] = {
@@ -64,6 +70,11 @@ class ScrclConfig:
     radius: Optional[int] = None  # spatial label refinement neighbourhood (ST only)
     kmeans_n_init: int = 20  # k-means restarts
     select: str = "silhouette"  # final clustering: 'silhouette', 'stable' or 'last'
+    stop: str = "auto"  # label-free protocol: 'auto' ends training once the selection score
+    # stops improving (scrcl.clustering.stopping; --epochs is then the most it trains),
+    # 'never' trains all epochs; the oracle protocol always trains all epochs
+    stop_patience: int = STOP_PATIENCE  # candidates of the stride without a new best
+    # silhouette after which 'auto' stops
     select_stride: int = 10  # the model is clustered every this many epochs
     select_first: int = 9  # and on each of its first this many epochs (0: the stride only;
     # scRNA-seq default 9, spatial 0: BENCHMARKS.md, "early candidates")
@@ -81,6 +92,10 @@ class ScrclConfig:
         self.tms = tuple(int(t) for t in self.tms)  # type: ignore[assignment]
         if len(self.tms) != 2:
             raise ValueError("tms needs two values (MLP view, GCN view)")
+        if self.stop not in ("auto", "never"):
+            raise ValueError(f"unknown stop {self.stop!r}: choose 'auto' or 'never'")
+        if self.stop_patience < 1:
+            raise ValueError(f"stop_patience must be 1 or more, got {self.stop_patience}")
         if self.embedding not in EMBEDDINGS:
             raise ValueError(f"unknown embedding {self.embedding!r}: choose one of "
                              f"{', '.join(EMBEDDINGS)}")

@@ -25,6 +25,7 @@ from .metrics import evaluate
 from .minibatch import batch_plan
 from . import memory
 from .clustering.selection import candidate_epochs, most_stable_partition, silhouette
+from .clustering.stopping import Plateau, StopRule
 from .precision import resolve_precision
 from .train import Inputs, resolve_device, train
 
@@ -65,6 +66,9 @@ class SeedRun:
     scores: Optional[dict[str, float]] = None  # against true labels, when they exist
     train_s: float = 0.0  # optimisation time alone (no clustering or scoring)
     epochs_run: int = 0  # epochs trained in this call (fewer than cfg.epochs after a resume)
+    #: where and why training ended (``StopDecision.as_dict``) under the label-free
+    #: protocol with ``stop='auto'``; None otherwise (all epochs trained)
+    stop: Optional[dict] = None
 
 
 @dataclass
@@ -159,6 +163,14 @@ def run_seeds(data: PreparedData, cfg: ScrclConfig, n_clusters: int, seeds: Sequ
                          distributed=distributed)[protocol]
 
 
+def stop_rule(cfg: ScrclConfig) -> Optional[StopRule]:
+    """The label-free stopping rule of ``cfg`` (``scrcl.clustering.stopping``), or None:
+    ``stop='never'``, or a selection other than 'silhouette' (the rule watches its score)."""
+    if cfg.stop != "auto" or cfg.select != "silhouette":
+        return None
+    return StopRule(patience=cfg.stop_patience)
+
+
 def early_candidates(cfg: ScrclConfig) -> int:
     """How many first epochs are candidates of the label-free choice: ``select_first`` for
     the silhouette rule (measured for it alone), none for 'stable' and 'last'."""
@@ -177,6 +189,10 @@ class _FinalChoice:
                           if cfg.select in ("silhouette", "stable") else [cfg.epochs])
         self.candidates: list[tuple[int, np.ndarray, np.ndarray]] = []
         self.best_sil = -np.inf
+        self.last, self.stride = cfg.epochs, max(1, cfg.select_stride)
+        rule = stop_rule(cfg)
+        self.plateau = None if rule is None else Plateau(rule, cfg.epochs)
+        self.stop_now = False  # the stopping rule says: no more epochs
 
     def wants(self, epoch: int) -> bool:
         return epoch in self.wanted
@@ -188,6 +204,9 @@ class _FinalChoice:
             if score >= self.best_sil:  # ties: the later epoch
                 self.best_sil = score
                 self.candidates[:] = [(epoch, labels, kept)]
+            if self.plateau is not None:
+                stride = epoch % self.stride == 0 or epoch == self.last
+                self.stop_now = self.plateau.update(epoch, score, stride) or self.stop_now
         else:
             self.candidates.append((epoch, labels, kept))
 
@@ -263,13 +282,18 @@ def run_protocols(data: PreparedData, cfg: ScrclConfig, n_clusters: int,
     own = protocols_of or {}
     wanted = {m: [p for p in protocols if p in own.get(m, protocols)] for m in fns}
     runs: dict[tuple[str, str], list[SeedRun]] = {(m, p): [] for m in fns for p in wanted[m]}
+    walls: list[float] = []
     for i_seed, seed in enumerate(seeds):
         start = time.perf_counter()
         keep = i_seed == 0  # only the first seed's embedding is kept (SeedRun.embedding)
         choices = {(m, p): (_OracleChoice(truth, oracle_metric, eval_every, cfg.epochs, keep)
                             if p == "oracle" else _FinalChoice(cfg, keep)) for m, p in runs}
+        # training stops early only when every choice made from it is label-free and its
+        # stopping rule says so; the oracle keeps the published epochs
+        can_stop = all(isinstance(c, _FinalChoice) and c.plateau is not None
+                       for c in choices.values())
 
-        def on_epoch(epoch: int, outputs: dict[str, torch.Tensor]) -> None:
+        def on_epoch(epoch: int, outputs: dict[str, torch.Tensor]) -> bool:
             emb_t, emb = None, None
             for m, fn in fns.items():
                 wanting = [c for (cm, _), c in choices.items() if cm == m and c.wants(epoch)]
@@ -283,23 +307,36 @@ def run_protocols(data: PreparedData, cfg: ScrclConfig, n_clusters: int,
                     choice.observe(epoch, labels, emb)
                 if epoch_hook is not None:
                     epoch_hook(seed, m, epoch, labels, emb)
+            return can_stop and all(c.stop_now for c in choices.values())
 
         every = (eval_every if any("oracle" in w for w in wanted.values())
                  else cfg.select_stride)
         trained = train(inputs, cfg, out_dim, seed, on_epoch=on_epoch, eval_every=every,
                         eval_first=early_candidates(cfg),
-                        progress=progress, desc=f"seed {seed}", checkpoint=checkpoint,
-                        distributed=distributed, batches=plan)
+                        progress=progress, desc=f"seed {seed} ({i_seed + 1}/{len(seeds)})",
+                        checkpoint=checkpoint, distributed=distributed, batches=plan)
         wall = time.perf_counter() - start
+        walls.append(wall)
+        last_epoch = trained.start_epoch + len(trained.epoch_s)
         for (m, p), choice in choices.items():
             epoch, labels, emb, scores = choice.chosen()
             if scores is None and truth is not None:
                 scores = evaluate(truth, labels)
+            stop = (choice.plateau.finish(last_epoch).as_dict()
+                    if isinstance(choice, _FinalChoice) and choice.plateau is not None else None)
             run = SeedRun(seed, labels, emb, epoch, wall, trained.losses, scores,
-                          train_s=float(sum(trained.epoch_s)), epochs_run=len(trained.epoch_s))
+                          train_s=float(sum(trained.epoch_s)), epochs_run=len(trained.epoch_s),
+                          stop=stop)
             runs[m, p].append(run)
             log.info("seed %d [%s%s]: %s (%.1f s)", seed, f"{m} " if m else "", p,
                      _format_scores(run.scores), wall)
+            if stop is not None and m == next(iter(fns)):
+                log.info("seed %d: %s", seed, choice.plateau.decision.describe())
+        left = len(seeds) - i_seed - 1
+        if left:
+            log.info("%d seed%s left, about %.0f s at %.0f s a seed", left,
+                     "s" if left > 1 else "", left * float(np.mean(walls)),
+                     float(np.mean(walls)))
     results = {}
     for (m, p), r in runs.items():
         results[m, p] = RunResult(p, n_clusters, cfg, r, str(dev), precision)

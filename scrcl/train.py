@@ -35,7 +35,9 @@ from .precision import autocast, resolve_compile, resolve_precision
 
 log = logging.getLogger(__name__)
 
-EpochCallback = Callable[[int, dict[str, Tensor]], None]
+#: (epoch, eval-mode outputs) -> True to end training after this epoch (a label-free
+#: stopping rule), else False or None
+EpochCallback = Callable[[int, dict[str, Tensor]], Optional[bool]]
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -202,6 +204,7 @@ class TrainResult:
     wall_s: float = 0.0
     epoch_s: list[float] = field(default_factory=list)  # optimisation time of each epoch run
     start_epoch: int = 0  # epochs restored from a checkpoint (0: trained from scratch)
+    stopped_at: Optional[int] = None  # the epoch a stopping rule ended training after
 
 
 def embed(model: ScrclModule, inputs: Inputs, precision: str = "fp32",
@@ -232,7 +235,8 @@ def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
     ``on_epoch(epoch, outputs)`` (1-based epoch) is called on epochs 1 to ``eval_first``,
     every ``eval_every`` epochs and
     after the last one with eval-mode outputs (h1, h2, z1, z2); the loop itself reads no
-    labels.
+    labels. When ``on_epoch`` returns True, training ends after that epoch
+    (``TrainResult.stopped_at``): ``cfg.epochs`` is then the most it trains.
     ``checkpoint``: save every ``checkpoint.every`` epochs to ``checkpoint.path(seed)``
     and/or resume from it (then ``on_epoch`` sees only the epochs after the saved one).
     ``distributed``: the process group this process belongs to (``scrcl.distributed``);
@@ -303,11 +307,17 @@ def train(inputs: Inputs, cfg: ScrclConfig, out_dim: int, seed: int,
             if not all(bool(torch.isfinite(v).all()) for v in out.values()):
                 raise FloatingPointError(f"the model's output became non-finite after epoch "
                                          f"{epoch}; lower --lr or --temperature")
-            on_epoch(epoch, out)
+            stop = on_epoch(epoch, out)
             del out
+        else:
+            stop = False
         if saves and checkpoint.due(epoch, cfg.epochs):
             ckpt.save(checkpoint.path(seed), model=model, optimizer=opt, epoch=epoch,
                       losses=result.losses, ident=ident)
+        if stop:
+            result.stopped_at = epoch
+            break
+    bar.close()
     result.wall_s = time.perf_counter() - start
     return result
 

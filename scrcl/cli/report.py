@@ -113,7 +113,8 @@ def run_record(dataset: str, result: RunResult, n_cells: int, n_genes: int,
                label_key: Optional[str], extra: Optional[dict] = None) -> dict:
     """The content of metrics.json."""
     per_seed = [{"seed": r.seed, **(r.scores or {}), "epoch_used": r.epoch_used,
-                 "wall_s": round(r.wall_s, 3)} for r in result.runs]
+                 "epochs_trained": r.epochs_run, "wall_s": round(r.wall_s, 3)}
+                for r in result.runs]
     summary = result.summary()
     return {
         "dataset": dataset,
@@ -125,6 +126,7 @@ def run_record(dataset: str, result: RunResult, n_cells: int, n_genes: int,
         "n_genes": n_genes,
         "n_clusters": result.n_clusters,
         "n_clusters_source": getattr(result, "k_source", "given"),
+        "stop": stop_record(result),
         "label_key": label_key,
         "per_seed": per_seed,
         "mean": summary.get("mean"),
@@ -143,6 +145,23 @@ def run_record(dataset: str, result: RunResult, n_cells: int, n_genes: int,
         "versions": versions(),
         **(extra or {}),
     }
+
+
+def stop_record(result: RunResult) -> dict:
+    """metrics.json's ``stop`` block: the setting, and per seed the epoch training ended
+    after and the signal that ended it ('plateau': the label-free stopping rule,
+    'max_epochs': --epochs reached; scrcl.clustering.stopping)."""
+    if all(r.stop is None for r in result.runs):
+        why = ("the oracle protocol trains every epoch" if result.protocol == "oracle"
+               else f"stop={result.config.stop}, select={result.config.select}: "
+                    f"every epoch trained")
+        return {"setting": result.config.stop, "active": False, "why": why,
+                "max_epochs": result.config.epochs,
+                "per_seed": [{"seed": r.seed, "epoch": r.epochs_run, "signal": "max_epochs"}
+                             for r in result.runs]}
+    return {"setting": result.config.stop, "active": True,
+            "max_epochs": result.config.epochs,
+            "per_seed": [{"seed": r.seed, **(r.stop or {})} for r in result.runs]}
 
 
 def _plain_frame(frame: pd.DataFrame) -> None:
@@ -212,7 +231,9 @@ def print_summary(record: dict, stream=sys.stdout) -> None:
     else:
         for r in record["per_seed"]:
             print(f"  seed {r['seed']:>4}: " + "  ".join(f"{m.upper()} {r[m]:.4f}" for m in METRICS)
-                  + f"  epoch {r['epoch_used']}  {r['wall_s']:.1f}s", file=stream)
+                  + f"  epoch {r['epoch_used']}"
+                  + (f" of {r['epochs_trained']}" if r.get("epochs_trained") else "")
+                  + f"  {r['wall_s']:.1f}s", file=stream)
         print(f"[{record['protocol']}] mean +- std over {len(record['seeds'])} seeds: "
               + "  ".join(f"{m.upper()} {record['mean'][m]:.4f} +- {record['std'][m]:.4f}"
                           for m in METRICS), file=stream)
