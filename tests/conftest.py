@@ -16,6 +16,9 @@ import torch  # noqa: E402
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: end-to-end runs of the scripts on real data "
                                        "(skip locally with -m 'not slow'; CI runs them)")
+    config.addinivalue_line("markers", "docs: the built documentation site in a headless "
+                                       "browser (skipped locally when the site or chromium "
+                                       "is missing; CI builds and runs it)")
 
 
 torch.set_num_threads(1)
