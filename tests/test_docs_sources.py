@@ -23,7 +23,7 @@ sys.path.insert(0, str(DOCS / "_ext"))
 
 
 def user_documents() -> list[Path]:
-    return [README] + sorted(DOCS.rglob("*.md"))
+    return [README] + sorted(p for p in DOCS.rglob("*.md") if "_build" not in p.parts)
 
 
 @pytest.mark.parametrize("path", user_documents(), ids=lambda p: str(p.relative_to(REPO)))
