@@ -64,11 +64,12 @@ def write_entry(key: Key, root: Path, entry: dict) -> Path:
 
 
 def iter_entries(root: Path, suite: Optional[str] = None) -> Iterator[dict]:
-    """Every stored entry under ``root`` (of one suite), in path order."""
+    """Every stored entry under ``root`` (of one suite), in path order; other JSON files
+    whose names start with 'seed' (a study's own records) are not entries and are skipped."""
     base = Path(root) / suite if suite else Path(root)
     for path in sorted(base.glob("**/seed*.json")):
         entry = read_entry(path)
-        if entry is not None:
+        if isinstance(entry, dict) and "suite" in entry and "method" in entry:
             yield entry
 
 
