@@ -172,10 +172,11 @@ def main(argv=None) -> None:
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
     dirty = bool(subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--",
-                                 "scrcl/clustering"], capture_output=True, text=True).stdout)
+                                 "scrcl/clustering/kmeans.py", "scrcl/clustering/selection.py"],
+                                capture_output=True, text=True).stdout)
     record = {"command": " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:])),
               "reference_commit": args.reference, "commit": commit,
-              "clustering_modified_since_commit": dirty, "threads": 1,
+              "kmeans_or_selection_modified_since_commit": dirty, "threads": 1,
               "machine": machine("cpu"), "kmeans_n_init": n_init,
               "epochs_trained": args.epochs, "note": args.note, "cases": []}
     args.out.parent.mkdir(parents=True, exist_ok=True)
