@@ -303,10 +303,53 @@ def summarise(study: dict) -> dict:
     return table
 
 
+def collect_fresh(name: str, folder: Path, command: str, note: str, git: str) -> dict:
+    """A fresh run of runSC.py / runST.py with the rule (``folder``: its --out, and
+    ``folder``.log its log with /usr/bin/time -v) beside the stored default of the same
+    seeds: label-free ARI, epochs trained, the stop, wall time; and where the study's
+    replay of the rule on the stored candidates said that seed would stop."""
+    import re
+
+    record = json.loads((folder / "metrics.json").read_text())
+    spec = _data.dataset_spec(name)
+    replay = {}
+    if (CACHE / f"{name}.npz").exists():
+        for seed, sd in candidate_signals(name)["seeds"].items():
+            u = stop_plateau(sd, "sil_own", record["config"]["stop_patience"])
+            replay[seed] = {"stop_epoch": int(sd["epochs"][u]),
+                            "ari": round(float(sd["true"][choose(sd, u, "sil_own")]), 4)}
+    seeds = []
+    for r, stop in zip(record["per_seed"], record["stop"]["per_seed"]):
+        stored = read_entry(RESULTS_DIR / spec.kind / name / "scrcl" / "final"
+                            / f"seed{r['seed']}.json") or {}
+        seeds.append({
+            "seed": r["seed"], "ari": round(r["ari"], 4), "epoch_used": r["epoch_used"],
+            "epochs_trained": r["epochs_trained"], "stop_signal": stop.get("signal"),
+            "wall_s": r["wall_s"],
+            "stored_ari": stored.get("ari") and round(stored["ari"], 4),
+            "stored_epoch_used": stored.get("epoch_used"),
+            "stored_wall_s": stored.get("wall_s") and round(stored["wall_s"], 1),
+            "stored_threads": stored.get("threads"),
+            "replay": replay.get(r["seed"])})
+    log = Path(str(folder) + ".log").read_text()
+    cpu = [float(x) for x in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", log)]
+    return {"dataset": name, "command": command, "note": note,
+            "git": git, "threads": record["threads"],
+            "precision": record["precision"], "stop_patience": record["config"]["stop_patience"],
+            "cpu_s_whole_run": round(sum(cpu), 1) if cpu else None,
+            "consensus_ari": (record.get("consensus") or {}).get("scores", {}) and
+            round(record["consensus"]["scores"]["ari"], 4),
+            "seeds": seeds}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("features", "rules", "seeds"))
+    parser.add_argument("what", choices=("features", "rules", "seeds", "fresh"))
     parser.add_argument("--datasets", nargs="*", default=list(CHOOSE_ON + HELD_OUT))
+    parser.add_argument("--run", metavar="DIR", help="fresh: the run's --out folder")
+    parser.add_argument("--command", default="", help="fresh: the command that made it")
+    parser.add_argument("--note", default="", help="fresh: the machine's state")
+    parser.add_argument("--git", default="", help="fresh: the commit that ran it")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     if args.what == "features":
@@ -314,6 +357,10 @@ def main() -> None:
             start = time.perf_counter()
             data = candidate_signals(name)
             print(f"{name}: {len(data['seeds'])} seeds ({time.perf_counter() - start:.0f} s)")
+    elif args.what == "fresh":
+        name = args.datasets[0]
+        _write(OUT / f"fresh_{name}.json",
+               collect_fresh(name, Path(args.run), args.command, args.note, args.git))
     elif args.what == "rules":
         _write(OUT / "rules.json", rules())
     else:

@@ -122,3 +122,38 @@ def test_label_free_run_stops_reads_no_label_and_matches_a_truncated_run():
                          progress=False)["final"].runs[0]
     assert full.losses == stopped.losses and full.epoch_used == stopped.epoch_used
     assert (full.labels == stopped.labels).all()
+
+
+def test_run_sc_records_the_stop_in_metrics_json(tmp_path):
+    """runSC.py end to end: --stop auto ends early and says so; --stop never and the oracle
+    train every epoch (metrics.json 'stop' and per-seed 'epochs_trained')."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    path = tmp_path / "data.h5ad"
+    synthetic_counts(n_cells=90, n_genes=80, n_types=3, seed=4).write_h5ad(path)
+    common = ["--dataset", path, "--epochs", "200", "--hid-dim", "16", "--hvg", "60",
+              "--lr", "1e-3", "--seeds", "5", "--quiet"]
+
+    def run(name, *extra):
+        proc = subprocess.run([sys.executable, str(repo / "runSC.py"), *map(str, common),
+                               "--out", str(tmp_path / name), *extra], capture_output=True,
+                              text=True, env=dict(os.environ, OMP_NUM_THREADS="1"),
+                              timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads((tmp_path / name / "metrics.json").read_text())
+
+    auto = run("auto", "--stop-patience", "3")
+    seed = auto["per_seed"][0]
+    stop = auto["stop"]
+    assert stop["setting"] == "auto" and stop["active"] and stop["max_epochs"] == 200
+    assert stop["per_seed"][0]["signal"] == "plateau" and stop["per_seed"][0]["patience"] == 3
+    assert stop["per_seed"][0]["epoch"] == seed["epochs_trained"] < 200
+    assert seed["epoch_used"] == stop["per_seed"][0]["best_epoch"]
+    never = run("never", "--stop", "never")
+    assert never["per_seed"][0]["epochs_trained"] == 200 and not never["stop"]["active"]
+    oracle = run("oracle", "--protocol", "oracle", "--epochs", "30")
+    assert oracle["config"]["stop"] == "never" and oracle["per_seed"][0]["epochs_trained"] == 30
