@@ -1,4 +1,4 @@
-"""The candidates' clustering on the CPU: the k-means and silhouette of a reference commit
+"""The candidates' clustering: the k-means and silhouette of a reference commit
 (``--reference``, read from git) against the working tree's, in one process, interleaved.
 
 A label-free run clusters the model at each candidate epoch: cosine k-means with the default
@@ -13,6 +13,7 @@ load average around each case (the machine may be shared: read the ratios, measu
 by side, rather than the seconds).
 
     OMP_NUM_THREADS=1 python bench/kmeans_speed.py --out bench/results/kmeans_speed/cpu.json
+    python bench/kmeans_speed.py --device cuda --out /tmp/kmeans_speed_cuda.json  # on a GPU
 
 Embeddings are cached under ``--cache`` (not in the repository): a rerun does not retrain.
 """
@@ -101,22 +102,27 @@ def timed(fn):
 
 
 def run_case(x, k: int, n_init: int, repeats: int, ref_km, ref_sel,
-             with_sklearn: bool = False) -> dict:
+             with_sklearn: bool = False, device: str = "cpu") -> dict:
     """Times (s) of the reference and new k-means and silhouette (and of scikit-learn's
-    KMeans on the unit rows, with the same restarts), interleaved."""
+    KMeans on the unit rows, with the same restarts), interleaved. Both k-means get the
+    embedding as a tensor on ``device`` (as the pipeline does); the reference silhouette
+    gets it as an array (scikit-learn, on the CPU), the new one as the tensor."""
     import numpy as np
+    import torch
 
     from scrcl.clustering.kmeans import kmeans_cosine
     from scrcl.clustering.selection import silhouette
 
-    kmeans = {"reference": lambda: ref_km.kmeans_cosine(x, k, n_init=n_init, seed=5).labels,
-              "new": lambda: kmeans_cosine(x, k, n_init=n_init, seed=5).labels}
+    xd = torch.from_numpy(x).to(device)
+    kmeans = {"reference": lambda: ref_km.kmeans_cosine(xd, k, n_init=n_init, seed=5).labels,
+              "new": lambda: kmeans_cosine(xd, k, n_init=n_init, seed=5).labels}
     if with_sklearn:
         from sklearn.cluster import KMeans
 
         unit = x / np.linalg.norm(x, axis=1, keepdims=True)
         kmeans["sklearn"] = lambda: KMeans(k, n_init=n_init, random_state=5).fit(unit).labels_
-    sil = {"reference": ref_sel.silhouette, "new": silhouette}
+    sil = {"reference": lambda part: ref_sel.silhouette(x, part),
+           "new": lambda part: silhouette(xd, part)}
     times = {"kmeans": {w: [] for w in kmeans}, "silhouette": {w: [] for w in sil}}
     labels, scores = {}, {}
     load = [os.getloadavg()[0]]
@@ -127,7 +133,7 @@ def run_case(x, k: int, n_init: int, repeats: int, ref_km, ref_sel,
             t, labels[which] = timed(kmeans[which])
             times["kmeans"][which].append(t)
         for which in [w for w in order if w in sil]:  # both score the reference's partition
-            t, scores[which] = timed(lambda: sil[which](x, labels["reference"]))
+            t, scores[which] = timed(lambda: sil[which](labels["reference"]))
             times["silhouette"][which].append(t)
     load.append(os.getloadavg()[0])
     rec = {"times_s": times, "load_avg_1min": load}
@@ -156,10 +162,12 @@ def main(argv=None) -> None:
                         help="data set:embedding[:K] (default: all)")
     parser.add_argument("--sklearn", action="store_true",
                         help="time scikit-learn's KMeans (unit rows, same restarts) too")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--note", default="")
     args = parser.parse_args(argv)
-    limit_threads_env(1)
-    limit_threads(1)
+    limit_threads_env(args.threads)
+    limit_threads(args.threads)
     from scrcl.config import default_config
 
     ref_km = module_at(args.reference, "scrcl/clustering/kmeans.py", "_reference_kmeans")
@@ -176,8 +184,8 @@ def main(argv=None) -> None:
                                 capture_output=True, text=True).stdout)
     record = {"command": " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:])),
               "reference_commit": args.reference, "commit": commit,
-              "kmeans_or_selection_modified_since_commit": dirty, "threads": 1,
-              "machine": machine("cpu"), "kmeans_n_init": n_init,
+              "kmeans_or_selection_modified_since_commit": dirty, "threads": args.threads,
+              "device": args.device, "machine": machine(args.device), "kmeans_n_init": n_init,
               "epochs_trained": args.epochs, "note": args.note, "cases": []}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for name, emb, k in cases:
@@ -186,7 +194,8 @@ def main(argv=None) -> None:
         print(f"{name} {emb} {x.shape} K={k}", flush=True)
         rec = {"dataset": name, "embedding": emb, "n_cells": int(x.shape[0]),
                "width": int(x.shape[1]), "k": k,
-               **run_case(x, k, n_init, args.repeats, ref_km, ref_sel, args.sklearn)}
+               **run_case(x, k, n_init, args.repeats, ref_km, ref_sel, args.sklearn,
+                          args.device)}
         record["cases"].append(rec)
         print(f"  k-means {rec['kmeans_median_s']} x{rec['kmeans_ratio_reference_over_new']:.2f}"
               f"  silhouette x{rec['silhouette_ratio_reference_over_new']:.2f}"
