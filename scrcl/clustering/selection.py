@@ -70,7 +70,8 @@ def cosine_silhouette(embedding, labels, cells: Optional[np.ndarray] = None) -> 
     embedding: (N, d) array or tensor, any float dtype; labels: (N,) ints; cells: the indices
     of the cells scored and used as the clusters' members (default: all N). Equals
     ``sklearn.metrics.silhouette_score(embedding[cells], labels[cells], metric="cosine")``
-    (tested to 1e-5), in O(n k d) rather than O(n^2 d): with unit rows the mean distance of
+    in float64 (tested to 1e-9; scikit-learn's float32 path is off by up to 2e-5 on tight
+    clusters), in O(n k d) rather than O(n^2 d): with unit rows the mean distance of
     a cell to a cluster C is 1 - x.s_C / |C| (s_C the sum of C's rows; the cell itself left
     out of its own cluster's mean).
     """
@@ -88,7 +89,7 @@ def cosine_silhouette(embedding, labels, cells: Optional[np.ndarray] = None) -> 
     if not 2 <= c < n:
         return -1.0
     exact = torch.float32 if dev.type == "mps" else torch.float64
-    x = F.normalize(x.float(), dim=1).to(exact)  # sklearn normalises in float32 too
+    x = F.normalize(x.to(exact), dim=1)
     if dev.type == "cpu":
         sums = x.new_zeros(c, x.shape[1]).index_add_(0, lab, x)
     else:  # a matmul of the indicators: deterministic, unlike index_add_ on CUDA
