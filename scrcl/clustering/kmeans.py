@@ -34,7 +34,8 @@ def kmeanspp(x: Tensor, k: int, runs: int, gen: torch.Generator,
     with probability proportional to their distance to the nearest chosen centre (for unit
     rows, half the squared Euclidean distance: the D^2 weighting) and keeps the candidate
     that gives the smallest summed distance. The uniform draws come from ``gen`` (a CPU
-    generator); everything else runs on the device of ``x``, without synchronising.
+    generator, copied to the device); everything else runs on the device of ``x``, with
+    nothing copied back to the host.
 
     x: (N, d) unit rows -> centres (runs, k, d) and their similarities to the cells
     x.c (runs, k, N), the first assignment step of Lloyd's iterations.
