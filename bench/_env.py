@@ -22,10 +22,11 @@ def limit_threads_env(threads: int) -> None:
 
 
 def limit_threads(threads: int) -> int:
-    """torch threads (scrcl.precision.set_threads) and the BLAS/OpenMP pools already loaded."""
+    """torch threads (scrcl.training.precision.set_threads) and the BLAS/OpenMP pools
+    already loaded."""
     from threadpoolctl import threadpool_limits
 
-    from scrcl.precision import set_threads
+    from scrcl.training.precision import set_threads
 
     threadpool_limits(threads)
     return set_threads(threads)
@@ -56,7 +57,7 @@ def _mem_total_gb() -> Optional[float]:
 @functools.lru_cache(maxsize=None)
 def machine(device: str) -> dict:
     """CPU model, cores, memory, platform, and the GPU's name when ``device`` is cuda."""
-    from scrcl.precision import available_cores
+    from scrcl.training.precision import available_cores
 
     info = {"cpu_model": _cpuinfo_model(), "cores": os.cpu_count(),
             "cores_available": available_cores(), "mem_total_gb": _mem_total_gb(),

@@ -84,15 +84,15 @@ def _slug(value: Any) -> str:
 
 
 def resolved_precision(requested: str, device: str) -> str:
-    from scrcl.precision import resolve_precision
-    from scrcl.train import resolve_device
+    from scrcl.training.precision import resolve_precision
+    from scrcl.training.train import resolve_device
 
     return resolve_precision(requested, resolve_device(device))
 
 
 
 #: the size from which the losses were compiled when the mini-batch entries were first
-#: stored (scrcl.precision.COMPILE_MIN_ENTRIES then); fixed here so that their hash holds
+#: stored (scrcl.training.precision.COMPILE_MIN_ENTRIES then); fixed here so that their hash holds
 _COMPILE_MIN_ENTRIES_BEFORE_NOV_2026 = 4_000_000
 
 

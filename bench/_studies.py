@@ -115,7 +115,7 @@ def member_losses(member: dict) -> str:
     rule of its commit (compiled from 4 M activation entries and 100 epochs)."""
     if member.get("losses"):
         return member["losses"]
-    from scrcl.train import use_chunked_loss
+    from scrcl.training.train import use_chunked_loss
 
     cfg = member["config"]
     if use_chunked_loss(member["n_cells"], cfg["hid_dim"]):
@@ -146,7 +146,7 @@ def run_early(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     their silhouettes: what the label-free rule would pick were they candidates."""
     import torch
 
-    from scrcl.precision import COMPILE_ENV
+    from scrcl.training.precision import COMPILE_ENV
 
     if out_of_time(ctx, pending):
         return

@@ -122,12 +122,12 @@ def scrcl_inputs(ctx: Context, unit: Unit, cfg) -> _data.ScrclInputs:
 
 
 def losses_taken(prepared, cfg) -> str:
-    """How training took the losses ('eager', 'compiled', 'chunked': ``scrcl.train.
+    """How training took the losses ('eager', 'compiled', 'chunked': ``scrcl.training.train.
     loss_kind``), recorded with each entry (not hashed: it changes rounding, like the
     threads). Entries stored before session 7 lack it: they followed the rule of their
     commit (compiled from 4 M activation entries then)."""
-    from scrcl.minibatch import batch_plan
-    from scrcl.train import loss_kind
+    from scrcl.training.minibatch import batch_plan
+    from scrcl.training.train import loss_kind
 
     plan = batch_plan(prepared, cfg.batch_size)
     step = prepared.n_cells if plan is None else max(idx.size for idx in plan.batches(1))

@@ -161,9 +161,9 @@ def run_peer(ctx: Context, unit: Unit, pending: list[Key]) -> None:
 def time_precisions(ctx: Context, inputs: _data.ScrclInputs, cfg, seed: int) -> dict:
     """Seconds per training epoch in fp32 and bf16, in alternating blocks in this process
     (fp32 bf16, then bf16 fp32), each block ``warmup`` untimed epochs then timed ones."""
-    from scrcl.train import Inputs, resolve_device, train
+    from scrcl.training.train import Inputs, resolve_device, train
 
-    from scrcl.precision import COMPILE_ENV, resolve_compile
+    from scrcl.training.precision import COMPILE_ENV, resolve_compile
 
     args = ctx.args
     device = resolve_device(args.device)

@@ -46,10 +46,10 @@ def child(source: str, n: int, epochs: int, data_dir: Path) -> dict:
     from scrcl.clustering.selection import candidate_epochs, silhouette
     from scrcl.config import default_config
     from scrcl.data.preprocess import prepare_sc_with
-    from scrcl.minibatch import batch_plan
+    from scrcl.training.minibatch import batch_plan
     from scrcl.pipeline import clustering_input
-    from scrcl.precision import resolve_precision
-    from scrcl.train import Inputs, embed, train
+    from scrcl.training.precision import resolve_precision
+    from scrcl.training.train import Inputs, embed, train
 
     adata = resample(data_dir / "substitutes" / "scdata" / f"{source}.h5ad", n)
     k = int(adata.obs["cell_type1"].nunique())

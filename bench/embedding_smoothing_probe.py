@@ -43,8 +43,8 @@ def probe(name: str, seed: int = 5) -> dict:
     from scrcl.data.spatial import prepare_st
     from scrcl.metrics import evaluate
     from scrcl.pipeline import clustering_input
-    from scrcl.precision import resolve_precision
-    from scrcl.train import Inputs, train
+    from scrcl.training.precision import resolve_precision
+    from scrcl.training.train import Inputs, train
 
     t0 = time.time()
     adata, key = read(dataset_spec(name))

@@ -23,9 +23,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scrcl.config import default_config, get_preset  # noqa: E402
 from scrcl.data.preprocess import prepare_sc_with  # noqa: E402
-from scrcl.precision import (COMPILE_ENV, PRECISIONS, resolve_compile,  # noqa: E402
+from scrcl.training.precision import (COMPILE_ENV, PRECISIONS, resolve_compile,  # noqa: E402
                              resolve_precision, set_threads)
-from scrcl.train import Inputs, train, use_chunked_loss  # noqa: E402
+from scrcl.training.train import Inputs, train, use_chunked_loss  # noqa: E402
 
 
 def main() -> int:

@@ -61,10 +61,10 @@ def embeddings(name: str, epochs: int, cache: Path) -> tuple[dict, int]:
     import torch
 
     from bench._data import base_config, dataset_spec, scrcl_inputs
-    from scrcl.minibatch import batch_plan
+    from scrcl.training.minibatch import batch_plan
     from scrcl.pipeline import clustering_input
-    from scrcl.precision import resolve_precision
-    from scrcl.train import Inputs, embed, train
+    from scrcl.training.precision import resolve_precision
+    from scrcl.training.train import Inputs, embed, train
 
     spec = dataset_spec(name)
     cfg = base_config(spec).replace(epochs=epochs)

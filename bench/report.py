@@ -825,7 +825,7 @@ def scaling(res: Results) -> str:
     """bench/scaling.py's committed records, and the memory model fitted to them."""
     from scaling import load_records
 
-    from scrcl import memory
+    from scrcl.training import memory
 
     recs = sorted(load_records(), key=lambda r: (r["source"], r["n_cells"],
                                                    r["batch_cells"]))

@@ -64,7 +64,7 @@ def resample(source_path: Path, n: int, seed: int = 0):
 def child(source: str, n: int, epochs: int, data_dir: Path, n_init: int,
           batch_size: Optional[int] = None) -> dict:
     """One size, in this process; returns the measurements. ``batch_size``: the
-    configuration's setting (None: the default rule of ``scrcl.minibatch``)."""
+    configuration's setting (None: the default rule of ``scrcl.training.minibatch``)."""
     import torch
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -72,10 +72,10 @@ def child(source: str, n: int, epochs: int, data_dir: Path, n_init: int,
     from scrcl.clustering.kmeans import kmeans_cosine
     from scrcl.config import default_config
     from scrcl.data.preprocess import prepare_sc_with
-    from scrcl.minibatch import batch_plan
+    from scrcl.training.minibatch import batch_plan
     from scrcl.pipeline import clustering_input
-    from scrcl.precision import resolve_precision
-    from scrcl.train import Inputs, embed, train
+    from scrcl.training.precision import resolve_precision
+    from scrcl.training.train import Inputs, embed, train
 
     rec: dict = {"source": source, "n_cells": n, "batch_size_setting": batch_size}
     tick = time.perf_counter()

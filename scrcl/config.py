@@ -83,9 +83,10 @@ class ScrclConfig:
     # spatial 'z' (DEFAULT_EMBEDDING)
     pca_threshold: int = 10_000  # build the cell graph on 50 PCs from this many cells on
     features: str = "auto"  # scRNA-seq input: 'auto', 'counts' (published) or 'lognorm'
-    precision: str = "auto"  # dense layers: 'fp32', 'bf16', 'tf32' or 'auto' (scrcl.precision)
+    # dense layers: 'fp32', 'bf16', 'tf32' or 'auto' (scrcl.training.precision)
+    precision: str = "auto"
     batch_size: Optional[int] = None  # cells per step: None full batch up to 20,000 cells and
-    # 10,000-cell mini-batches above, 0 always full batch (scrcl.minibatch)
+    # 10,000-cell mini-batches above, 0 always full batch (scrcl.training.minibatch)
     preset: Optional[str] = None  # name of the preset applied, if any
 
     def __post_init__(self) -> None:

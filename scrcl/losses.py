@@ -128,7 +128,7 @@ def per_cell_loss(out: dict[str, Tensor], adj: Tensor, temperature: float, lambd
     Every global quantity (the softmax normaliser of L_EDA's global part, the column sums
     of L_NCA, the Gram matrix of L_CVC) is computed over all N cells, so a sum over any
     subset of cells is that subset's exact share, and its gradient flows into every cell's
-    embedding. Used by data-parallel training (``scrcl.distributed``), where each process
+    embedding. Used by data-parallel training (``scrcl.training.distributed``), where each process
     sums its own shard. With c_ij = z1_i . z2_j, sum_j c_ij^2 = z1_i^T (Z2^T Z2) z1_i.
     """
     e1, e2, z1, z2 = out["e1"], out["e2"], out["z1"], out["z2"]

@@ -15,19 +15,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import CheckpointPlan
+from .training.checkpoint import CheckpointPlan
 from .clustering.consensus import MAX_FRAGMENTS, consensus_method_for, consensus_partition
 from .clustering.kmeans import kmeans_cosine
 from .config import EMBEDDINGS, ScrclConfig
 from .data.preprocess import PreparedData
-from .distributed import DistContext
+from .training.distributed import DistContext
 from .metrics import evaluate
-from .minibatch import batch_plan
-from . import memory
+from .training.minibatch import batch_plan
+from .training import memory
 from .clustering.selection import candidate_epochs, most_stable_partition, silhouette
 from .clustering.stopping import Plateau, StopRule
-from .precision import resolve_precision
-from .train import Inputs, resolve_device, train
+from .training.precision import resolve_precision
+from .training.train import Inputs, resolve_device, train
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def run_seeds(data: PreparedData, cfg: ScrclConfig, n_clusters: int, seeds: Sequ
     'silhouette', 'stable' or 'last', see scrcl.clustering.selection); 'oracle' (the
     published protocol) needs it and keeps, per seed, the evaluated epoch with the best
     ``oracle_metric``. A resumed run chooses among the epochs clustered after the resume.
-    checkpoint, distributed: passed to ``scrcl.train.train``.
+    checkpoint, distributed: passed to ``scrcl.training.train.train``.
     """
     return run_protocols(data, cfg, n_clusters, seeds, (protocol,), truth=truth,
                          device=device, progress=progress, cluster_fn=cluster_fn,

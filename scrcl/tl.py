@@ -10,13 +10,13 @@ import pandas as pd
 
 from . import __version__
 from ._constants import DEFAULT_SEEDS, EMBEDDING_KEY, KEY_ADDED, SEED_KEY, SPATIAL_KEY
-from .checkpoint import CheckpointPlan
+from .training.checkpoint import CheckpointPlan
 from .config import ScrclConfig, default_config
 from .data.adapt import adapt_config, measure
 from .data.checks import check_anndata, true_labels
 from .data.preprocess import PreparedData, prepare_sc_with
 from .data.source import choose_matrix
-from .distributed import DistContext
+from .training.distributed import DistContext
 from .errors import ScrclInputError
 from .pipeline import ClusterFn, PostprocessFn, Protocol, RunResult, clusterer, run_seeds
 
@@ -93,7 +93,8 @@ def fit(adata: ad.AnnData, prepared: PreparedData, *,
     ``obsm['X_<key>']`` (first seed's clustering embedding) and
     ``uns[key_added]`` (config, protocol, K and its source, scores). Cells dropped during
     preparation (no expressed gene) get missing values. ``checkpoint`` and ``distributed``
-    are passed to ``scrcl.train.train`` (``scrcl.checkpoint``, ``scrcl.distributed``).
+    are passed to ``scrcl.training.train.train`` (``scrcl.training.checkpoint``,
+    ``scrcl.training.distributed``).
     """
     cfg = config or default_config("SC")
     truth = None

@@ -7,15 +7,15 @@ import pandas as pd
 import pytest
 import torch
 
-from scrcl import checkpoint as ckpt
-from scrcl.checkpoint import CheckpointPlan
+from scrcl.training import checkpoint as ckpt
+from scrcl.training.checkpoint import CheckpointPlan
 from scrcl.clustering.kmeans import kmeans_cosine
 from scrcl.config import ScrclConfig
 from scrcl.data.preprocess import prepare_sc, prepare_sc_with
 from scrcl.data.synthetic import synthetic_counts
 from scrcl.errors import ScrclInputError
 from scrcl.pipeline import clustering_input
-from scrcl.train import Inputs, embed, train
+from scrcl.training.train import Inputs, embed, train
 
 # dropout > 0 so that the torch RNG matters; a large lr so that the weights move
 CFG = ScrclConfig(hvg=60, k=8, tms=(1, 0), hid_dim=16, epochs=8, dropout=0.3, lr=1e-2,

@@ -5,7 +5,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from scrcl.chunked_loss import alignment_value_and_grad, chunked_alignment_loss
+from scrcl.training.chunked_loss import alignment_value_and_grad, chunked_alignment_loss
 from scrcl.graphs import adjacency_from_knn, knn_indices
 from scrcl.losses import eda_loss, nca_loss
 
@@ -65,7 +65,7 @@ def test_training_with_the_chunked_loss_follows_the_plain_one(monkeypatch):
     real training run with each (the same losses while Adam's sign-like first steps keep
     the parameters together: rounding differences in near-zero gradients are amplified to
     +-lr later, as with any change of summation order)."""
-    from scrcl import train as training
+    from scrcl.training import train as training
     from scrcl.config import ScrclConfig
     from scrcl.data.preprocess import prepare_sc
     from scrcl.data.synthetic import synthetic_counts

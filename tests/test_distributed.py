@@ -22,10 +22,10 @@ import torch.multiprocessing as mp
 from scrcl.config import ScrclConfig
 from scrcl.data.preprocess import prepare_sc
 from scrcl.data.synthetic import synthetic_counts
-from scrcl.distributed import DistContext
+from scrcl.training.distributed import DistContext
 from scrcl.losses import per_cell_loss, total_loss
 from scrcl.nn import ScrclModule
-from scrcl.train import Inputs, set_seed, train
+from scrcl.training.train import Inputs, set_seed, train
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = ScrclConfig(hvg=60, k=8, tms=(2, 0), hid_dim=16, epochs=4, dropout=0.3, lr=1e-2,

@@ -101,7 +101,7 @@ def test_graphs_and_batches_at_22000_real_cells():
 
     from _shared_data import shared_file
     from scrcl.data.preprocess import SPARSE_GENE_GRAPH_MIN_CELLS, prepare_sc
-    from scrcl.minibatch import MINIBATCH_CELLS, batch_plan
+    from scrcl.training.minibatch import MINIBATCH_CELLS, batch_plan
 
     src = ad.read_h5ad(shared_file("substitutes/scdata/CITE_CBMC_top2000.h5ad"))
     rng = np.random.default_rng(0)

@@ -21,14 +21,9 @@ import ast
 from pathlib import Path
 from typing import Iterator
 
-import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "scrcl"
-
-#: the one cycle through a function-level import known today; remove it from here when it
-#: is gone (the test then checks that no cycle is left at all)
-KNOWN_FUNCTION_LEVEL_CYCLES = [frozenset({"scrcl.minibatch", "scrcl.train"})]
 
 
 def module_names(package: Path) -> dict[str, Path]:
@@ -192,8 +187,4 @@ def test_no_import_cycle_at_module_level():
 
 def test_no_import_cycle_including_function_level_imports():
     found = cycles(import_graph(PACKAGE, function_level=True))
-    new = [c for c in found if c not in KNOWN_FUNCTION_LEVEL_CYCLES]
-    assert not new, f"modules of scrcl import each other: {_describe(new)}"
-    if found:
-        pytest.xfail(f"known cycle through a function-level import ({_describe(found)}): "
-                     f"to be removed by the training subpackage refactor")
+    assert not found, f"modules of scrcl import each other: {_describe(found)}"

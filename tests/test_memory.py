@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scrcl import memory
+from scrcl.training import memory
 from scrcl.errors import ScrclInputError
 
 REPO = Path(__file__).resolve().parent.parent

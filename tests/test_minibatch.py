@@ -1,4 +1,4 @@
-"""Mini-batch training (scrcl.minibatch): the batching rule, the batches, their inputs, and
+"""Mini-batch training (scrcl.training.minibatch): the batching rule, the batches, their inputs, and
 training runs with them."""
 import numpy as np
 import pytest
@@ -9,10 +9,10 @@ from scrcl import graphs
 from scrcl.config import ScrclConfig
 from scrcl.data.preprocess import prepare_sc
 from scrcl.data.synthetic import synthetic_counts
-from scrcl.minibatch import (FULL_BATCH_MAX_CELLS, MINIBATCH_CELLS, BatchPlan, batch_plan,
+from scrcl.training.minibatch import (FULL_BATCH_MAX_CELLS, MINIBATCH_CELLS, BatchPlan, batch_plan,
                              resolve_batch_size)
 from scrcl.pipeline import run_protocols
-from scrcl.train import Inputs, train
+from scrcl.training.train import Inputs, train
 
 CPU = torch.device("cpu")
 CFG = ScrclConfig(hvg=60, k=8, tms=(2, 1), hid_dim=32, epochs=4, dropout=0.3, lr=1e-2,

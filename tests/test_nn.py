@@ -8,7 +8,7 @@ from torch_geometric.nn import GCNConv
 from scrcl.graphs import normalized_adjacency, smooth
 from scrcl.nn import GCNView, MLPView, Refinement, ScrclModule, ViewInput
 from scrcl.nn.gcn import GCNLayer
-from scrcl.train import _to_tensor
+from scrcl.training.train import _to_tensor
 
 # a 4-node graph: 0-1, 1-2, 2-3, 1-3
 EDGES = np.array([[0, 1], [1, 2], [2, 3], [1, 3]])

@@ -3,14 +3,14 @@ import numpy as np
 import pytest
 import torch
 
-from scrcl import precision
+from scrcl.training import precision
 from scrcl.config import ScrclConfig
 from scrcl.data.preprocess import prepare_sc
 from scrcl.data.synthetic import synthetic_counts
 from scrcl.losses import total_loss
 from scrcl.nn import ScrclModule
 from scrcl.pipeline import run_protocols, run_seeds
-from scrcl.train import Inputs, embed, set_seed, train
+from scrcl.training.train import Inputs, embed, set_seed, train
 
 CPU = torch.device("cpu")
 CFG = ScrclConfig(hvg=60, k=8, tms=(2, 1), hid_dim=32, epochs=6, dropout=0.3, lr=1e-2,
@@ -94,7 +94,7 @@ def test_same_seed_gives_identical_labels_with_compiled_losses(data, monkeypatch
     """The compiled losses (what 500-epoch runs from 2.5 M activation entries take) keep
     two runs of the same seed identical, loss for loss."""
     monkeypatch.setenv(precision.COMPILE_ENV, "yes")
-    from scrcl.train import loss_kind
+    from scrcl.training.train import loss_kind
 
     assert loss_kind(data.n_cells, CFG.hid_dim, CFG.epochs) == "compiled"
     cfg = CFG.replace(precision="bf16")
@@ -196,7 +196,7 @@ def test_compile_rule(monkeypatch):
     assert precision.resolve_compile(4221, 1500, 500)  # a DLPFC slice, 500 epochs
     assert not precision.resolve_compile(822, 1500, 500)  # small: compiling costs more
     assert not precision.resolve_compile(4221, 1500, 20)  # short
-    from scrcl.train import loss_kind
+    from scrcl.training.train import loss_kind
 
     assert loss_kind(2100, 1500, 500) == "compiled"  # MCA's size, since session 7
     assert loss_kind(822, 1500, 500) == "eager"
@@ -217,7 +217,7 @@ def test_compiled_losses_equal_the_plain_ones(data, monkeypatch):
     """torch.compile of the losses (what long runs use) gives the same value and
     gradients as the plain functions."""
     from scrcl.losses import scrcl_loss
-    from scrcl.train import _objective, loss_kind
+    from scrcl.training.train import _objective, loss_kind
 
     monkeypatch.setenv(precision.COMPILE_ENV, "yes")
     inputs = Inputs.from_prepared(data, CPU)

@@ -20,7 +20,7 @@ from .. import __version__
 from .._constants import DATA_DIR_ENV, DEFAULT_SEEDS, PROTOCOLS
 from ..config import EMBEDDINGS, ScrclConfig
 from ..errors import ScrclInputError
-from ..precision import PRECISIONS
+from ..training.precision import PRECISIONS
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -269,7 +269,7 @@ def check_options(args: argparse.Namespace) -> None:
     batch = getattr(args, "batch_size", None)
     if batch is not None and batch < 0:
         raise ScrclInputError(f"--batch-size must be 0 (whole data set) or positive, got {batch}")
-    from ..distributed import launched_by_torchrun
+    from ..training.distributed import launched_by_torchrun
 
     ddp = getattr(args, "ddp", False) or (launched_by_torchrun()
                                           and int(os.environ["WORLD_SIZE"]) > 1)
@@ -302,7 +302,7 @@ def check_device(device: str) -> None:
 def set_threads(requested: Optional[int], default: Optional[int] = None) -> int:
     """Torch threads of this process: ``--threads``, else $OMP_NUM_THREADS, else
     ``default``, else all the cores it may use."""
-    from ..precision import set_threads as set_torch_threads
+    from ..training.precision import set_threads as set_torch_threads
 
     if requested is None:
         env = os.environ.get("OMP_NUM_THREADS", "")
@@ -352,7 +352,7 @@ def guarded(main: Callable[[], int]) -> int:
     except ScrclInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except FloatingPointError as exc:  # raised by scrcl.train when the loss is not finite
+    except FloatingPointError as exc:  # raised by scrcl.training.train when the loss is not finite
         print(f"error: training diverged: {exc}; no results were written", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import checkpoint
-from ..checkpoint import CheckpointPlan
+from ..training import checkpoint
+from ..training.checkpoint import CheckpointPlan
 from ..config import ScrclConfig
 from ..data.adapt import DataSize, adapt_config, given_fields, size_record
 from ..data.preprocess import PreparedData
-from ..distributed import DistContext
+from ..training.distributed import DistContext
 from ..errors import ScrclInputError
 from ..io import atomic_dir, write_json
 from ..pipeline import CONSENSUS_NOTES, METRICS, ClusterFn, PostprocessFn, RunResult
@@ -66,8 +66,8 @@ def effective_config(args: argparse.Namespace, base: ScrclConfig, size: DataSize
                      device: str) -> ScrclConfig:
     """``base`` with the command-line values, its size-dependent defaults fitted to the data
     (one printed line for each default lowered); prints the configuration line."""
-    from ..precision import resolve_precision
-    from ..train import resolve_device
+    from ..training.precision import resolve_precision
+    from ..training.train import resolve_device
 
     given = given_fields(args, MODEL_OPTIONS + ("radius",))
     cfg, notes = adapt_config(config_from_args(base, args), given, size)

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from ..checkpoint import CheckpointPlan
-from ..distributed import DistContext, launched_by_torchrun, setup, teardown
+from ..training.checkpoint import CheckpointPlan
+from ..training.distributed import DistContext, launched_by_torchrun, setup, teardown
 from ..errors import ScrclInputError
 
 

@@ -40,7 +40,7 @@ class _BiasLeakyReLU(torch.autograd.Function):
 
 
 #: x with at least this many entries, in a lower precision than the bias, takes the
-#: memory-light node (``scrcl.train.CHUNKED_LOSS_MIN``: N >= 11,185 at H = 1,500)
+#: memory-light node (``scrcl.training.train.CHUNKED_LOSS_MIN``: N >= 11,185 at H = 1,500)
 LOW_MEMORY_MIN = 1 << 24
 
 

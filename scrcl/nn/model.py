@@ -34,7 +34,7 @@ class ScrclModule(nn.Module):
     normalised sparse) returns {'h1', 'h2': (N, H); 'e1', 'e2': (N, H) unit rows;
     'z1', 'z2': (N, C) unit rows}, all in the weights' dtype ('e1', 'e2' left out when
     ``normalized`` is False). Under bfloat16 autocast
-    (``scrcl.precision``) the views' dense layers run in bfloat16; the refinement module
+    (``scrcl.training.precision``) the views' dense layers run in bfloat16; the refinement module
     and everything after the views stay float32.
     """
 

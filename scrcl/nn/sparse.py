@@ -5,7 +5,7 @@ Autograd through ``torch.sparse.mm`` transposes the sparse operand on every back
 graphs) or has its transpose at hand (the features and their transpose are both inputs of
 the model), so the backward pass reuses them instead.
 
-Under bfloat16 autocast (``scrcl.precision``) the dense operand is cast up and the product
+Under bfloat16 autocast (``scrcl.training.precision``) the dense operand is cast up and the product
 is taken in float32 (MKL has no bfloat16 CSR kernel); the result stays float32, and the
 gradient goes back in the dense operand's dtype.
 """
