@@ -9,7 +9,8 @@ import _selection
 
 
 #: raise when a code change alters results: every stored entry is then recomputed
-RESULTS_VERSION = 2  # 2: fast CPU dropout mask (scrcl.nn.dropout)
+RESULTS_VERSION = 3  # 2: fast CPU dropout mask (scrcl.nn.dropout); 3: k-means with greedy
+# k-means++ seeding and exact convergence (scrcl.clustering.kmeans), label-free stop (--stop)
 #: the same for the baselines, which run no scrcl code: raise when bench/_methods.py changes
 BASELINES_VERSION = 1
 #: the same for the peers (bench/_peers.py: GraphST, scVI): raise when their use changes
