@@ -362,7 +362,7 @@ def main() -> None:
         _write(OUT / f"fresh_{name}.json",
                collect_fresh(name, Path(args.run), args.command, args.note, args.git))
     elif args.what == "rules":
-        _write(OUT / "rules.json", rules())
+        _write(OUT / "rules.json", rules(), compact=True)
     else:
         _write(OUT / "seeds.json", {"note": "ARI of the consensus (average linkage) of every "
                                     "subset of 3 and 5 stored label-free seeds, and of each "
@@ -370,8 +370,18 @@ def main() -> None:
                                     "datasets": [seed_consensus(n) for n in args.datasets]})
 
 
-def _write(path: Path, payload: dict) -> None:
-    path.write_text(json.dumps(payload, indent=1, default=_plain) + "\n")
+def _write(path: Path, payload: dict, compact: bool = False) -> None:
+    """JSON, one item a line (``compact``: one line a data set)."""
+    if compact:  # {"key": ..., "datasets": {name: {...} on one line each}}
+        head = {k: v for k, v in payload.items() if k != "datasets"}
+        lines = [json.dumps(head, default=_plain)[:-1] + ', "datasets": {']
+        items = list(payload["datasets"].items())
+        lines += [f"{json.dumps(k)}: {json.dumps(v, default=_plain, separators=(',', ':'))}"
+                  + ("," if i < len(items) - 1 else "") for i, (k, v) in enumerate(items)]
+        path.write_text("\n".join(lines) + "}}\n")
+        json.loads(path.read_text())  # still one JSON document
+    else:
+        path.write_text(json.dumps(payload, indent=1, default=_plain) + "\n")
     print(f"wrote {path}")
 
 
