@@ -177,6 +177,11 @@ def early_candidates(cfg: ScrclConfig) -> int:
     return cfg.select_first if cfg.select == "silhouette" else 0
 
 
+def _host(emb: torch.Tensor) -> np.ndarray:
+    """(N, d) float32 numpy copy of an embedding (a view of it on the CPU)."""
+    return emb.detach().cpu().numpy()
+
+
 class _FinalChoice:
     """Label-free choice among the clusterings of the candidate epochs (``cfg.select``).
     ``keep_embedding`` False: the candidates' embeddings are not kept (None is chosen)."""
@@ -197,18 +202,19 @@ class _FinalChoice:
     def wants(self, epoch: int) -> bool:
         return epoch in self.wanted
 
-    def observe(self, epoch: int, labels: np.ndarray, emb: np.ndarray) -> None:
-        kept = emb if self.keep else None
+    def observe(self, epoch: int, labels: np.ndarray, emb: torch.Tensor) -> None:
+        """emb: (N, d) on the training device; the silhouette runs there, and only an
+        embedding that is kept is copied to the host."""
         if self.select == "silhouette":  # keep only the best so far: memory O(N)
             score = silhouette(emb, labels)
             if score >= self.best_sil:  # ties: the later epoch
                 self.best_sil = score
-                self.candidates[:] = [(epoch, labels, kept)]
+                self.candidates[:] = [(epoch, labels, _host(emb) if self.keep else None)]
             if self.plateau is not None:
                 stride = epoch % self.stride == 0 or epoch == self.last
                 self.stop_now = self.plateau.update(epoch, score, stride) or self.stop_now
         else:
-            self.candidates.append((epoch, labels, kept))
+            self.candidates.append((epoch, labels, _host(emb) if self.keep else None))
 
     def chosen(self) -> tuple[int, np.ndarray, np.ndarray, Optional[dict]]:
         i = (most_stable_partition([labels for _, labels, _ in self.candidates])
@@ -228,10 +234,10 @@ class _OracleChoice:
     def wants(self, epoch: int) -> bool:
         return epoch % self.every == 0 or epoch == self.epochs
 
-    def observe(self, epoch: int, labels: np.ndarray, emb: np.ndarray) -> None:
+    def observe(self, epoch: int, labels: np.ndarray, emb: torch.Tensor) -> None:
         scores = evaluate(self.truth, labels)
         if self.best is None or scores[self.metric] > self.best[3][self.metric]:
-            self.best = (epoch, labels, emb if self.keep else None, scores)
+            self.best = (epoch, labels, _host(emb) if self.keep else None, scores)
 
     def chosen(self) -> tuple[int, np.ndarray, np.ndarray, Optional[dict]]:
         return self.best
@@ -294,19 +300,18 @@ def run_protocols(data: PreparedData, cfg: ScrclConfig, n_clusters: int,
                        for c in choices.values())
 
         def on_epoch(epoch: int, outputs: dict[str, torch.Tensor]) -> bool:
-            emb_t, emb = None, None
+            emb_t = None
             for m, fn in fns.items():
                 wanting = [c for (cm, _), c in choices.items() if cm == m and c.wants(epoch)]
                 if not wanting:
                     continue
                 if emb_t is None:
                     emb_t = clustering_input(outputs, cfg.embedding).float()
-                    emb = emb_t.cpu().numpy()
                 labels = finish(fn(emb_t, n_clusters, seed))
                 for choice in wanting:
-                    choice.observe(epoch, labels, emb)
+                    choice.observe(epoch, labels, emb_t)
                 if epoch_hook is not None:
-                    epoch_hook(seed, m, epoch, labels, emb)
+                    epoch_hook(seed, m, epoch, labels, _host(emb_t))
             return can_stop and all(c.stop_now for c in choices.values())
 
         every = (eval_every if any("oracle" in w for w in wanted.values())
