@@ -97,18 +97,27 @@ _COMPILE_MIN_ENTRIES_BEFORE_NOV_2026 = 4_000_000
 
 
 
-def hashed_config(cfg, spec, label_free: bool = True) -> dict:
+def trains_every_epoch(ctx) -> bool:
+    """Whether this runner trains every epoch of its scrcl units: when it computes the
+    oracle protocol (which needs every epoch), one training serves both protocols, so the
+    label-free entries are the all-epochs choice (``--stop never``) whatever is pending."""
+    return "oracle" in ctx.args.protocols
+
+
+def hashed_config(cfg, spec, label_free: bool = True, stops: bool = True) -> dict:
     """The configuration as hashed: 'features' as the data resolve it, and left out where
     that is the published input (raw counts, or a slice's processed features), so that
     entries stored before the option existed keep their hash. ``select_first`` is left
     out where it is 0 (entries stored before it existed keep their hash) and where
     nothing label-free is computed (``label_free`` False: the oracle, K estimates and
     timings do not read it, so they kept their hash when it became 9 for scRNA-seq).
-    ``embedding`` is left out where it is the published 'z'."""
+    ``embedding`` is left out where it is the published 'z'. ``stop`` is left out where
+    every epoch is trained (``stops`` False: a runner computing the oracle protocol trains
+    every epoch of every unit, :func:`trains_every_epoch`)."""
     config = cfg.to_dict()
     if not config.get("select_first") or not label_free:
         config.pop("select_first", None)
-    if config.get("stop", "never") == "never" or not label_free:  # every epoch trained, as
+    if config.get("stop", "never") == "never" or not label_free or not stops:  # all epochs:
         config.pop("stop", None)  # before the option existed: those entries keep their hash
         config.pop("stop_patience", None)
     if config.get("embedding", "z") == "z":  # the published [z1, z2]: entries stored
@@ -175,7 +184,8 @@ def hash_inputs(ctx: Context, unit: Unit, key: Key, cfg=None) -> dict:
                         cluster="gmm" if key.method == "scrcl-gmm" else "kmeans")
     if key.method == LEIDEN:
         settings["cluster"] = "leiden: 15-NN graph, resolution bisected to K"
-    return {**base, "config": hashed_config(cfg, unit.spec, key.protocol == "final"),
+    return {**base, "config": hashed_config(cfg, unit.spec, key.protocol == "final",
+                                            stops=not trains_every_epoch(ctx)),
             "epochs": cfg.epochs,
             "precision_requested": cfg.precision,
             "precision": resolved_precision(cfg.precision, device), "settings": settings}

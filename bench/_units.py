@@ -14,7 +14,7 @@ import _methods
 import _peers
 from _results import Key
 from _suites import AUTOK, EPOCH1, PROTOCOLS, SPEED_PRECISIONS
-from _plan import resolved_precision
+from _plan import resolved_precision, trains_every_epoch
 from _entries import dataset_inputs, scores_fields, store
 from _training import (fits_budget, losses_taken, out_of_time, probe_unit_s, scrcl_inputs,
                        train_protocols, unit_clustering)
@@ -43,7 +43,8 @@ def run_scrcl(ctx: Context, unit: Unit, pending: list[Key]) -> None:
     _env.reset_peak_memory()
     trace: dict = {}
     candidates: dict = {}
-    results = train_protocols(ctx, inputs, cfg, unit.seed, methods, protocols, trace,
+    trained = cfg.replace(stop="never") if trains_every_epoch(ctx) else cfg  # as hashed
+    results = train_protocols(ctx, inputs, trained, unit.seed, methods, protocols, trace,
                               clustering=(n_clusters, named), candidates=candidates,
                               protocols_of=protocols_of)
     memory = _env.peak_memory()
