@@ -119,7 +119,7 @@ def test_other_clusterings_make_k_clusters_and_are_saved(tmp_path, cluster):
 
 
 def test_demo_seeds_agree_and_a_normal_run_prints_no_warning(tmp_path):
-    """The demo as a newcomer runs it (5 default seeds, no option): every seed finds the
+    """The demo as a newcomer runs it (3 default seeds, no option): every seed finds the
     planted types and agrees with the others (ARI within 0.05); nothing on stderr is a
     warning."""
     proc = run_sc("--dataset", "demo", "--out", tmp_path / "demo")
@@ -128,10 +128,11 @@ def test_demo_seeds_agree_and_a_normal_run_prints_no_warning(tmp_path):
     assert "Warning" not in proc.stderr and "warn" not in proc.stderr.lower(), proc.stderr
     record = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     aris = [r["ari"] for r in record["per_seed"]]
-    assert len(aris) == 5 and max(aris) - min(aris) <= 0.05, aris
+    assert len(aris) == 3 and max(aris) - min(aris) <= 0.05, aris
     assert min(aris) > 0.9
     assert record["consensus"]["scores"]["ari"] > 0.9
-    assert "consensus of the 5 seeds' partitions" in proc.stdout
+    assert "consensus of the 3 seeds' partitions" in proc.stdout
+    assert "seeds: 3 trained (5 15 25; the default" in proc.stdout
 
 
 def check_contract(out: Path, n_cells: int, seeds: list[int], protocol: str) -> dict:

@@ -161,7 +161,9 @@ def add_run_options(parser: argparse.ArgumentParser, task: str) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
                         help="random seeds, one model each; with three or more, their "
                              "partitions are also combined into one (the consensus, "
-                             "obs['scrcl']) under the label-free protocol")
+                             "obs['scrcl']) under the label-free protocol. Three by default: "
+                             "on the scRNA-seq stand-ins the consensus of five was within "
+                             "0.004 ARI of the consensus of three")
     parser.add_argument("--device", default="auto", type=device_arg,
                         help="auto (CUDA when present), cpu, cuda or cuda:N")
     parser.add_argument("--precision", choices=PRECISIONS, default=None,

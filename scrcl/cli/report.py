@@ -17,6 +17,7 @@ import torch
 
 from ..training import checkpoint
 from ..training.checkpoint import CheckpointPlan
+from .._constants import DEFAULT_SEEDS, DEFAULT_SEEDS_WHY
 from ..config import ScrclConfig
 from ..data.adapt import DataSize, adapt_config, given_fields, size_record
 from ..data.preprocess import PreparedData
@@ -33,7 +34,8 @@ log = logging.getLogger("scrcl")
 OUTPUT_FILES = ("metrics.json", "labels.csv", "scrcl.h5ad")
 
 PROTOCOL_NOTES = {
-    "final": "label-free: all epochs trained; the clustering is chosen without labels "
+    "final": "label-free: training ends at --epochs or when the selection score stops "
+             "improving (config 'stop'), and the clustering is chosen without labels "
              "(config 'select'); labels used only for the final scores and, "
              "when K was not given, for K (n_clusters_source)",
     "oracle": "published protocol: best epoch chosen by the true labels (answer key); for "
@@ -226,6 +228,9 @@ def print_summary(record: dict, stream=sys.stdout) -> None:
             f"thread{'s' if record['threads'] != 1 else ''}")
     print(head, file=stream)
     print(f"protocol: {record['protocol']} ({record['protocol_note']})", file=stream)
+    seeds = list(record["seeds"])
+    why = DEFAULT_SEEDS_WHY if tuple(seeds) == DEFAULT_SEEDS else "as given (--seeds)"
+    print(f"seeds: {len(seeds)} trained ({' '.join(map(str, seeds))}; {why})", file=stream)
     if record["mean"] is None:
         print("no true labels: not scored", file=stream)
     else:
