@@ -117,18 +117,28 @@ def text_file(tmp: Path) -> Path:
     return path
 
 
-def truncated(tmp: Path) -> Path:
-    whole = counts()(tmp).read_bytes()
-    path = tmp / "cut.h5ad"
-    path.write_bytes(whole[: len(whole) // 2])
-    return path
+def cut(source: Callable[[Path], Path], name: str, keep: float = 0.5
+        ) -> Callable[[Path], Path]:
+    """A builder of the first ``keep`` of the bytes of the file ``source`` builds."""
+    def build(tmp: Path) -> Path:
+        whole = source(tmp).read_bytes()
+        path = tmp / name
+        path.write_bytes(whole[: int(len(whole) * keep)])
+        return path
+    return build
 
 
-def plain_hdf5(tmp: Path) -> Path:
-    path = tmp / "plain.h5ad"
-    with h5py.File(path, "w") as fh:
-        fh["matrix"] = np.ones((4, 3))
-    return path
+def plain_hdf5(name: str) -> Callable[[Path], Path]:
+    """A builder of an HDF5 file holding one array, neither AnnData nor 10x."""
+    def build(tmp: Path) -> Path:
+        path = tmp / name
+        with h5py.File(path, "w") as fh:
+            fh["matrix"] = np.ones((4, 3))
+        return path
+    return build
+
+
+truncated = cut(counts(), "cut.h5ad")
 
 
 def empty_matrix(tmp: Path) -> Path:
@@ -255,20 +265,6 @@ def named(name: str, text: str = "x") -> Callable[[Path], Path]:
     return build
 
 
-def plain_h5(tmp: Path) -> Path:
-    path = tmp / "matrix.h5"
-    with h5py.File(path, "w") as fh:
-        fh["data"] = np.ones((4, 3))
-    return path
-
-
-def truncated_h5(tmp: Path) -> Path:
-    whole = Path(shared_file("formats/visium_tiny/filtered_feature_bc_matrix.h5")).read_bytes()
-    path = tmp / "cut.h5"
-    path.write_bytes(whole[: len(whole) // 3])
-    return path
-
-
 def some_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
@@ -312,7 +308,8 @@ CATALOGUE: list[Case] = [
          "is a folder without filtered_feature_bc_matrix.h5", empty_folder, script=ST),
     Case("a CSV (text) file named `.h5ad`", "is not an HDF5/.h5ad file", text_file),
     Case("a truncated (corrupt) `.h5ad`", "the HDF5 file is truncated or corrupt", truncated),
-    Case("an HDF5 file that is not AnnData", "is an HDF5 file but not AnnData", plain_hdf5),
+    Case("an HDF5 file that is not AnnData", "is an HDF5 file but not AnnData",
+         plain_hdf5("plain.h5ad")),
     Case("empty matrix (0 cells)", "the expression matrix X is empty", empty_matrix),
     Case("every count zero", "every value of the expression matrix X is zero",
          counts(_dense_edit(lambda x: x.fill(0)))),
@@ -415,8 +412,10 @@ CATALOGUE: list[Case] = [
     Case("10x matrix folder without barcodes", "10x matrix folder without barcodes.tsv.gz",
          mtx_without_barcodes),
     Case("an HDF5 `.h5` that is neither AnnData nor 10x", "neither AnnData nor a 10x Genomics "
-         "matrix", plain_h5),
-    Case("a truncated 10x `.h5`", "the HDF5 file is truncated or corrupt", truncated_h5),
+         "matrix", plain_hdf5("matrix.h5")),
+    Case("a truncated 10x `.h5`", "the HDF5 file is truncated or corrupt",
+         cut(lambda t: shared_file("formats/visium_tiny/filtered_feature_bc_matrix.h5"),
+             "cut.h5", keep=1 / 3)),
     Case("all spots at one position (runST.py)", "all 60 spots of", spatial(_coords(_one_place)),
          script=ST),
     Case("a constant coordinate: spots on a line (runST.py)", "so they lie on a line",
