@@ -11,7 +11,7 @@ import pandas as pd
 from . import __version__
 from ._constants import DEFAULT_SEEDS, EMBEDDING_KEY, KEY_ADDED, SEED_KEY, SPATIAL_KEY
 from .training.checkpoint import CheckpointPlan
-from .config import ScrclConfig, default_config
+from .config import DEFAULT_SCHEDULE, ScrclConfig, default_config, with_schedule
 from .data.adapt import adapt_config, measure
 from .data.checks import check_anndata, true_labels
 from .data.preprocess import PreparedData, prepare_sc_with
@@ -116,6 +116,12 @@ def fit(adata: ad.AnnData, prepared: PreparedData, *,
     return result
 
 
+def scheduled(base: ScrclConfig, protocol: Protocol) -> ScrclConfig:
+    """``base`` on the schedule of ``protocol``: the published one for 'oracle' (the
+    published protocol), else the default (``scrcl.config.DEFAULT_SCHEDULE``)."""
+    return with_schedule(base, "published" if protocol == "oracle" else DEFAULT_SCHEDULE)
+
+
 def cluster_cells(adata: ad.AnnData, *, n_clusters: Union[int, str, None] = None,
                   label_key: Optional[str] = None, config: Optional[ScrclConfig] = None,
                   seeds: Sequence[int] = DEFAULT_SEEDS, protocol: Protocol = "final",
@@ -135,8 +141,10 @@ def cluster_cells(adata: ad.AnnData, *, n_clusters: Union[int, str, None] = None
     size are fitted to it (``scrcl.data.adapt``); a given ``config`` is used as it is.
     ``cluster``: 'kmeans' (cosine, as published), 'gmm' or 'leiden' (resolution searched
     to give K), as ``runSC.py --cluster``. Without ``config``, ``protocol='oracle'`` (the
-    published protocol) clusters [z1, z2], as published, and 'final' the default [e1, e2].
-    See :func:`fit` for the fields written into ``adata``.
+    published protocol) clusters [z1, z2], as published, and 'final' the default [e1, e2];
+    both train the published schedule (500 epochs; for the fast one, pass
+    ``config=with_schedule(default_config("SC"), "fast")``, ``scrcl.config``). See
+    :func:`fit` for the fields written into ``adata``.
     """
     matrix = choose_matrix(adata, layer, None if config is None else config.features)
     log.info("%s", matrix.message())
@@ -144,7 +152,7 @@ def cluster_cells(adata: ad.AnnData, *, n_clusters: Union[int, str, None] = None
     check_anndata(data, label_key)
     cfg = config
     if cfg is None:
-        cfg, notes = adapt_config(default_config("SC"), (), measure(data))
+        cfg, notes = adapt_config(scheduled(default_config("SC"), protocol), (), measure(data))
         for note in notes:
             log.info("adapted to the data: %s", note)
         if protocol == "oracle":  # the published protocol clusters the published [z1, z2]
@@ -166,7 +174,8 @@ def spatial_domains(adata: ad.AnnData, *, n_clusters: Union[int, str, None] = No
     (e.g. PCA scores) in ``adata.X``, coordinates in ``obsm['spatial']``.
 
     ``config`` is used as it is; without it, the published ``preset`` of a data set (e.g.
-    '151507'), else the documented spatial defaults fitted to the data's size. ``radius``:
+    '151507'), else the documented spatial defaults fitted to the data's size, on the
+    published schedule (as :func:`cluster_cells`). ``radius``:
     each spot takes the majority domain of its ``radius`` nearest spots (None: the
     configuration's, 50 in the presets; 0: off). ``preprocessed``: 'auto' (the counts in X,
     ``layers['counts']`` or ``adata.raw``; without counts, X as processed features), 'yes'
@@ -194,7 +203,7 @@ def spatial_domains(adata: ad.AnnData, *, n_clusters: Union[int, str, None] = No
             raise ScrclInputError(f"unknown preset '{preset}': choose one of "
                                   f"{', '.join(preset_names('ST'))}")
         base = get_preset(preset) if preset is not None else default_config("ST")
-        cfg, notes = adapt_config(base, (), measure(data, counts))
+        cfg, notes = adapt_config(scheduled(base, protocol), (), measure(data, counts))
         for note in notes:
             log.info("adapted to the data: %s", note)
     prepared = prepare_st(data, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, preprocessed)

@@ -77,6 +77,8 @@ def effective_config(args: argparse.Namespace, base: ScrclConfig, size: DataSize
         print(f"adapted to the data: {note}")
     precision = resolve_precision(cfg.precision, resolve_device(device))
     origin = f"{cfg.preset} preset" if cfg.preset else "defaults"
+    if cfg.schedule:
+        origin += f", {cfg.schedule} schedule"
     changed = ", with command-line changes" if given else ""
     print(f"config ({origin}{changed}; precision {precision}): {cfg.to_dict()}")
     return cfg

@@ -29,9 +29,10 @@ log = logging.getLogger(__name__)
 CHECKPOINT_DIRNAME = ".checkpoints"  # beside the results folders: <out>/../.checkpoints/<dataset>/
 FORMAT_VERSION = 1
 #: configuration fields that may change between the interrupted run and its resumption
-#: (none of them changes training; the label-free choice's settings since Nov 2026)
+#: (none of them changes training; the label-free choice's settings since Nov 2026;
+#: 'schedule' names where epochs and lr came from, which are compared themselves)
 _MAY_DIFFER = ("epochs", "kmeans_n_init", "preset", "radius", "pca_threshold", "select",
-               "select_stride", "select_first", "embedding")
+               "select_stride", "select_first", "embedding", "schedule")
 
 
 @dataclass(frozen=True)
