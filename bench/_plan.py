@@ -15,10 +15,10 @@ import _peers
 import _selection
 from _results import Key, input_hash, is_current
 from _suites import (results_version, AUTOK, BASELINES, CONSENSUS_MEMBERS, CONSENSUS_METHODS,
-                     CONSENSUS_VERSION, DEFAULT_EPOCHS, DEFAULT_SEEDS, EARLY_VERSION, EPOCH1,
+                     CONSENSUS_VERSION, DEFAULT_SEEDS, EARLY_VERSION, EPOCH1,
                      EPOCH1_SETTINGS, FINAL_ONLY, K_RULE, K_SCORED, K_SETTINGS, LEIDEN,
-                     ORACLE_EMBEDDING, SCRCL_METHODS, SPEED_PRECISIONS, SPEED_PROTOCOLS,
-                     SUITES)
+                     ORACLE_EMBEDDING, ORACLE_SCHEDULE, SCRCL_METHODS, SPEED_PRECISIONS,
+                     SPEED_PROTOCOLS, SUITES)
 from _members import consensus_members, early_candidate_rows, early_member, selection_member
 
 
@@ -57,12 +57,19 @@ class Context:
         changed = dict(self.overrides)
         if self.args.precision != "auto":
             changed["precision"] = self.args.precision
-        if self.args.epochs != DEFAULT_EPOCHS:
+        if self.args.epochs is not None:
             changed["epochs"] = self.args.epochs
         return "__".join(f"{k}-{_slug(v)}" for k, v in sorted(changed.items()))
 
     def config(self, spec: _data.DatasetSpec):
-        cfg = _data.base_config(spec).replace(**self.overrides)
+        """What runSC.py / runST.py would train with these settings: the base configuration
+        on the default schedule (``--set schedule=fast``: the fast one), then the other
+        settings and ``--epochs``."""
+        from scrcl.config import DEFAULT_SCHEDULE, with_schedule
+
+        overrides = dict(self.overrides)
+        schedule = overrides.pop("schedule", DEFAULT_SCHEDULE)
+        cfg = with_schedule(_data.base_config(spec), schedule).replace(**overrides)
         return cfg.replace(epochs=self.args.epochs, precision=self.args.precision)
 
     def epoch1_config(self, spec: _data.DatasetSpec):
@@ -111,10 +118,14 @@ def hashed_config(cfg, spec, label_free: bool = True, stops: bool = True) -> dic
     out where it is 0 (entries stored before it existed keep their hash) and where
     nothing label-free is computed (``label_free`` False: the oracle, K estimates and
     timings do not read it, so they kept their hash when it became 9 for scRNA-seq).
-    ``embedding`` is left out where it is the published 'z'. ``stop`` is left out where
+    ``embedding`` is left out where it is the published 'z'. ``schedule`` is left out:
+    the epochs and learning rate it sets are hashed (the fast schedule's entries keep the
+    hash of the variant that studied it, ``--epochs 100 --set lr=...``, and the
+    published one the hash the defaults had before the option existed). ``stop`` is left out where
     every epoch is trained (``stops`` False: a runner computing the oracle protocol trains
     every epoch of every unit, :func:`trains_every_epoch`)."""
     config = cfg.to_dict()
+    config.pop("schedule", None)
     if not config.get("select_first") or not label_free:
         config.pop("select_first", None)
     if config.get("stop", "never") == "never" or not label_free or not stops:  # all epochs:
@@ -245,7 +256,7 @@ def plan(ctx: Context) -> list[Unit]:
                 for group in training_groups(wanted, bool(cfg.out_dim)):
                     keys = [Key(suite, s.name, m, p, seed, variant) for m in group
                             for p in args.protocols if m not in FINAL_ONLY or p == "final"
-                            if p != "oracle" or cfg.embedding == ORACLE_EMBEDDING]
+                            if p != "oracle" or oracle_config(cfg)]
                     if keys:
                         units.append(Unit("scrcl", s, seed, keys))
     for unit in units:
@@ -253,6 +264,14 @@ def plan(ctx: Context) -> list[Unit]:
             unit.inputs[key] = hash_inputs(ctx, unit, key)
             unit.hashes[key] = input_hash(unit.inputs[key])
     return units
+
+
+
+def oracle_config(cfg) -> bool:
+    """Whether a configuration is the published protocol's (published [z1, z2] and
+    schedule; a hand-made one, the demo's, has no schedule): only then are its oracle
+    entries stored."""
+    return cfg.embedding == ORACLE_EMBEDDING and cfg.schedule in (None, ORACLE_SCHEDULE)
 
 
 

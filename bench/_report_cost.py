@@ -5,6 +5,7 @@ machines the entries came from (machines)."""
 from __future__ import annotations
 
 import json
+import statistics
 from collections import defaultdict
 from typing import Optional
 
@@ -242,3 +243,45 @@ def machines(res: Results) -> str:
                  "(recomputed or derived as the runner reaches them).")
     return table(["id", "machine", "entries per suite", "device", "threads", "dates"],
                  rows) + note
+
+
+#: the variant holding the fast schedule's entries (``--set schedule=fast``)
+FAST_VARIANT = "schedule-fast"
+
+
+def schedule_cost(res: Results) -> str:
+    """The published schedule (the defaults' label-free entries, 500 epochs) beside the fast
+    one (``--set schedule=fast``, 100 epochs at 5x the rate): per seed, epochs, training
+    seconds, wall seconds and label-free ARI, on every stand-in with both. The published
+    runs clustered every epoch for their oracle entries as well, so their wall time is more
+    than a label-free run of theirs takes; training seconds compare like with like, where
+    the machine's load was alike (the machine column, and the entries' records)."""
+    rows, deltas = [], []
+    for suite in ("sc", "st"):
+        for ds in sorted({d for s, d, m, p in res.groups if s == suite and m == "scrcl"}):
+            before = res.groups.get((suite, ds, "scrcl", "final"), [])
+            after = res.variants.get((suite, ds, "scrcl", "final", FAST_VARIANT), [])
+            if not after or not before:
+                continue
+            a_ari = statistics.mean(e["ari"] for e in after)
+            b_ari = statistics.mean(e["ari"] for e in before)
+            deltas.append(a_ari - b_ari)
+            rows.append([suite, ds, f"{len(before)} / {len(after)}",
+                         distinct(before, "threads") + " / " + distinct(after, "threads"),
+                         mean_std([e["epochs_run"] for e in before], 0),
+                         mean_std([e["epochs_run"] for e in after], 0),
+                         mean_std([e["train_s"] for e in before], 0),
+                         mean_std([e["train_s"] for e in after], 0),
+                         mean_std([e["wall_s"] for e in before], 0),
+                         mean_std([e["wall_s"] for e in after], 0),
+                         mean_std([e["ari"] for e in before]), mean_std([e["ari"] for e in after]),
+                         f"{a_ari - b_ari:+.3f}",
+                         res.machine_of(before) + " / " + res.machine_of(after)])
+    if deltas:
+        rows.append(["", f"**mean over {len(deltas)} stand-ins**", "", "", "", "", "", "", "",
+                     "", "", "", f"**{statistics.mean(deltas):+.3f}**", ""])
+    return table(["suite", "data set", "seeds (published / fast)", "threads",
+                  "epochs, published", "epochs, fast", "training s / seed, published",
+                  "training s / seed, fast", "wall s / seed, published",
+                  "wall s / seed, fast", "ARI, published", "ARI, fast", "Δ ARI", "machine"],
+                 rows)

@@ -22,7 +22,7 @@ METHOD_NAMES = {"scrcl": "scrcl (k-means)", "scrcl-gmm": "scrcl (gmm)",
                 "scvi-kmeans": "scVI + k-means", "scvi-leiden": "scVI + Leiden (res 1)"}
 #: the published protocol (oracle) clusters the published [z1, z2]: where a suite's default
 #: clusters [e1, e2] (scRNA-seq), its oracle entries are stored as this variant
-#: (bench/run.py ORACLE_EMBEDDING), and the tables read them there
+#: (bench/_suites.py ORACLE_EMBEDDING), and the tables read them there
 ORACLE_VARIANT = {"sc": "embedding-z"}
 #: the consensus of the seeds run with the estimated K
 AUTOK_CONSENSUS = "scrcl-autok-consensus"

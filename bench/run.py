@@ -66,7 +66,7 @@ from _members import consensus_members, early_member, selection_member  # noqa: 
 from _plan import Context, Unit, hash_inputs, hashed_config, plan  # noqa: E402,F401
 from _results import RESULTS_DIR, Key, iter_entries, write_entry  # noqa: E402,F401
 from _studies import run_consensus, run_early, run_selection  # noqa: E402
-from _suites import (DEFAULT_EPOCHS, PROTOCOLS, RESULTS_VERSION, SCRCL_METHODS,  # noqa: E402,F401
+from _suites import (PROTOCOLS, RESULTS_VERSION, SCRCL_METHODS,  # noqa: E402,F401
                      SUITES, results_version)
 from _training import (PROBE_EPOCHS, clustered_epochs, fit_run_cost,  # noqa: E402,F401
                        probe_unit_s, stored_s_per_epoch, train_protocols)
@@ -85,10 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocols", nargs="+", choices=PROTOCOLS, default=list(PROTOCOLS),
                    help="of scrcl and scrcl-gmm (baselines are label-free: 'final'). "
                         "'oracle', the published protocol, is run where the embedding "
-                        "clustered is the published [z1, z2]: on scRNA-seq (default [e1, e2]) "
+                        "clustered is the published [z1, z2] and the schedule the published "
+                        "one (not with --set schedule=fast): on scRNA-seq (default [e1, e2]) "
                         "with --set embedding=z")
-    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
-                   help="training epochs (published: 500)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="training epochs (default: the schedule's, 500 as published, "
+                        "100 with --set schedule=fast)")
     p.add_argument("--peer-epochs", type=int,
                    help="training epochs of the peers (GraphST, scVI); default: each one's "
                         "own (stored as a variant 'epochs-N' when given)")

@@ -3,6 +3,7 @@ entry is stored once, a rerun computes nothing, a changed configuration is recom
 the report renders the stored entries and notices when a generated block is out of date."""
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import shutil
@@ -674,3 +675,41 @@ def test_the_published_embedding_is_not_hashed_and_another_is(bench):
     assert run.hashed_config(cfg.replace(embedding="h"), spec)["embedding"] == "h"
     assert run.hashed_config(cfg.replace(embedding="h"), spec, label_free=False)[
         "embedding"] == "h"  # the oracle clusters the same embedding
+
+
+def test_the_runner_schedules_keep_the_hashes_of_their_stored_entries(bench):
+    """The default configuration of a slice is the published schedule, hashed as the
+    defaults were before the option existed ('--epochs 500' then); '--set schedule=fast'
+    (100 epochs at 5x the rate) is hashed as the variant that studied it ('--epochs 100
+    --set lr=0.0005'), so the stored entries of both stay valid; only the published
+    schedule stores oracle entries."""
+    run, _ = bench
+    import _data
+    import _plan
+
+    spec = _data.DatasetSpec("151507", "st", Path("unused.h5ad"))
+
+    def context(*argv):
+        args = run.build_parser().parse_args(["st", *argv])
+        return _plan.Context(args, list(argv), run.parse_overrides(args.set), 0.0)
+
+    from scrcl.config import get_preset
+
+    default = context()
+    pcfg = default.config(spec)
+    assert (pcfg.epochs, pcfg.lr, pcfg.schedule) == (500, 1e-4, "published")
+    assert default.variant == "" and _plan.oracle_config(pcfg)
+    before = dataclasses.replace(get_preset("151507"), schedule=None)  # before the option
+    assert _plan.hashed_config(before, spec) == _plan.hashed_config(pcfg, spec)
+    fast = context("--set", "schedule=fast")
+    cfg = fast.config(spec)
+    assert (cfg.epochs, cfg.lr, cfg.schedule) == (100, 5e-4, "fast")
+    assert fast.variant == "schedule-fast" and not _plan.oracle_config(cfg)
+    studied = context("--epochs", "100", "--set", "lr=0.0005")
+    assert studied.variant == "epochs-100__lr-0.0005"
+    assert (_plan.hashed_config(studied.config(spec), spec)
+            == _plan.hashed_config(cfg, spec))
+    assert _plan.hashed_config(pcfg, spec) != _plan.hashed_config(cfg, spec)
+    # the committed entry of the study was hashed with this configuration
+    stored = BENCH / "results/st/151507/scrcl__schedule-fast/final/seed5.json"
+    assert json.loads(stored.read_text())["inputs"]["config"] == _plan.hashed_config(cfg, spec)
