@@ -69,7 +69,12 @@ class Context:
 
         overrides = dict(self.overrides)
         schedule = overrides.pop("schedule", DEFAULT_SCHEDULE)
-        cfg = with_schedule(_data.base_config(spec), schedule).replace(**overrides)
+        base = _data.base_config(spec)
+        if "schedule" in self.overrides and base.schedule is None:
+            raise SystemExit(f"--set schedule: {spec.name} has its own configuration "
+                             f"(epochs {base.epochs}, lr {base.lr}), not a published one; "
+                             f"set epochs and lr instead")
+        cfg = with_schedule(base, schedule).replace(**overrides)
         return cfg.replace(epochs=self.args.epochs, precision=self.args.precision)
 
     def epoch1_config(self, spec: _data.DatasetSpec):
@@ -107,8 +112,12 @@ _COMPILE_MIN_ENTRIES_BEFORE_NOV_2026 = 4_000_000
 def trains_every_epoch(ctx) -> bool:
     """Whether this runner trains every epoch of its scrcl units: when it computes the
     oracle protocol (which needs every epoch), one training serves both protocols, so the
-    label-free entries are the all-epochs choice (``--stop never``) whatever is pending."""
-    return "oracle" in ctx.args.protocols
+    label-free entries are the all-epochs choice (``--stop never``) whatever is pending.
+    Not on the fast schedule, which stores no oracle entry (:func:`oracle_config`)."""
+    from scrcl.config import DEFAULT_SCHEDULE
+
+    schedule = ctx.overrides.get("schedule", DEFAULT_SCHEDULE)
+    return "oracle" in ctx.args.protocols and schedule == ORACLE_SCHEDULE
 
 
 def hashed_config(cfg, spec, label_free: bool = True, stops: bool = True) -> dict:

@@ -248,9 +248,10 @@ def out_of_time(ctx: Context, pending: list[Key]) -> bool:
 
 
 def unit_epochs(ctx: Context, unit: Unit) -> int:
+    """The epochs a unit trains: its configuration's (the schedule's unless --epochs)."""
     if unit.kind == "speed":
         return 2 * (ctx.args.warmup * 2 + ctx.args.timed_epochs)
-    return ctx.args.epochs
+    return (ctx.epoch1_config if unit.kind == "epoch1" else ctx.config)(unit.spec).epochs
 
 
 

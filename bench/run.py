@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """{'hid_dim': 64, ...} from KEY=VALUE strings (JSON values, else strings)."""
-    from scrcl.config import ScrclConfig
+    from scrcl.config import SCHEDULES, ScrclConfig
 
     fields = set(ScrclConfig.__dataclass_fields__)
     out: dict[str, Any] = {}
@@ -132,6 +132,9 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
             out[name] = json.loads(value)
         except ValueError:
             out[name] = value
+    if "schedule" in out and out["schedule"] not in SCHEDULES:
+        raise SystemExit(f"--set schedule={out['schedule']}: choose one of "
+                         f"{', '.join(SCHEDULES)}")
     return out
 
 

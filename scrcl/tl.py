@@ -116,10 +116,26 @@ def fit(adata: ad.AnnData, prepared: PreparedData, *,
     return result
 
 
-def scheduled(base: ScrclConfig, protocol: Protocol) -> ScrclConfig:
-    """``base`` on the schedule of ``protocol``: the published one for 'oracle' (the
-    published protocol), else the default (``scrcl.config.DEFAULT_SCHEDULE``)."""
-    return with_schedule(base, "published" if protocol == "oracle" else DEFAULT_SCHEDULE)
+def scheduled(base: ScrclConfig, protocol: Protocol,
+              schedule: Optional[str] = None) -> ScrclConfig:
+    """``base`` on ``schedule`` (None: ``scrcl.config.DEFAULT_SCHEDULE``), as the command
+    line does: 'oracle', the published protocol, trains the published schedule only."""
+    if protocol == "oracle" and schedule == "fast":
+        raise ScrclInputError("protocol='oracle' is the published protocol and trains the "
+                              "published schedule: leave schedule out")
+    try:
+        return with_schedule(base, "published" if protocol == "oracle"
+                             else schedule or DEFAULT_SCHEDULE)
+    except ValueError as err:
+        raise ScrclInputError(str(err)) from None
+
+
+def given_once(config: Optional[ScrclConfig], schedule: Optional[str]) -> None:
+    """A schedule applies to the defaults or a preset, not to a given configuration."""
+    if config is not None and schedule is not None:
+        raise ScrclInputError("schedule applies to the defaults or a preset; a given config "
+                              "is used as it is: pass one or the other (for a config on the "
+                              "fast schedule: scrcl.config.with_schedule)")
 
 
 def cluster_cells(adata: ad.AnnData, *, n_clusters: Union[int, str, None] = None,
@@ -127,7 +143,7 @@ def cluster_cells(adata: ad.AnnData, *, n_clusters: Union[int, str, None] = None
                   seeds: Sequence[int] = DEFAULT_SEEDS, protocol: Protocol = "final",
                   device: str = "auto", progress: bool = True,
                   key_added: str = KEY_ADDED, cluster: str = "kmeans",
-                  layer: Optional[str] = None) -> RunResult:
+                  layer: Optional[str] = None, schedule: Optional[str] = None) -> RunResult:
     """Cell types of scRNA-seq data by scRCL (prepare, train, cluster).
 
     The counts are read where they are: ``adata.X`` when it holds counts, else
@@ -141,18 +157,21 @@ def cluster_cells(adata: ad.AnnData, *, n_clusters: Union[int, str, None] = None
     size are fitted to it (``scrcl.data.adapt``); a given ``config`` is used as it is.
     ``cluster``: 'kmeans' (cosine, as published), 'gmm' or 'leiden' (resolution searched
     to give K), as ``runSC.py --cluster``. Without ``config``, ``protocol='oracle'`` (the
-    published protocol) clusters [z1, z2], as published, and 'final' the default [e1, e2];
-    both train the published schedule (500 epochs; for the fast one, pass
-    ``config=with_schedule(default_config("SC"), "fast")``, ``scrcl.config``). See
-    :func:`fit` for the fields written into ``adata``.
+    published protocol) clusters [z1, z2], as published, and 'final' the default [e1, e2].
+    ``schedule``: 'published' (default: 500 epochs) or 'fast' (100 epochs at 5x the
+    learning rate, for a first look; not with 'oracle'), as ``runSC.py --schedule``; for
+    the defaults only (a given ``config`` is used as it is). See :func:`fit` for the fields
+    written into ``adata``.
     """
     matrix = choose_matrix(adata, layer, None if config is None else config.features)
     log.info("%s", matrix.message())
     data = matrix.adata
     check_anndata(data, label_key)
+    given_once(config, schedule)
     cfg = config
     if cfg is None:
-        cfg, notes = adapt_config(scheduled(default_config("SC"), protocol), (), measure(data))
+        cfg, notes = adapt_config(scheduled(default_config("SC"), protocol, schedule), (),
+                                  measure(data))
         for note in notes:
             log.info("adapted to the data: %s", note)
         if protocol == "oracle":  # the published protocol clusters the published [z1, z2]
@@ -168,14 +187,14 @@ def spatial_domains(adata: ad.AnnData, *, n_clusters: Union[int, str, None] = No
                     preset: Optional[str] = None, seeds: Sequence[int] = DEFAULT_SEEDS,
                     protocol: Protocol = "final", device: str = "auto", progress: bool = True,
                     key_added: str = KEY_ADDED, cluster: str = "kmeans",
-                    radius: Optional[int] = None,
-                    preprocessed: str = "auto", layer: Optional[str] = None) -> RunResult:
+                    radius: Optional[int] = None, preprocessed: str = "auto",
+                    layer: Optional[str] = None, schedule: Optional[str] = None) -> RunResult:
     """Spatial domains of spots by scRCL, as ``runST.py``: counts or processed features
     (e.g. PCA scores) in ``adata.X``, coordinates in ``obsm['spatial']``.
 
     ``config`` is used as it is; without it, the published ``preset`` of a data set (e.g.
-    '151507'), else the documented spatial defaults fitted to the data's size, on the
-    published schedule (as :func:`cluster_cells`). ``radius``:
+    '151507'), else the documented spatial defaults fitted to the data's size, on
+    ``schedule`` (as :func:`cluster_cells`). ``radius``:
     each spot takes the majority domain of its ``radius`` nearest spots (None: the
     configuration's, 50 in the presets; 0: off). ``preprocessed``: 'auto' (the counts in X,
     ``layers['counts']`` or ``adata.raw``; without counts, X as processed features), 'yes'
@@ -197,13 +216,15 @@ def spatial_domains(adata: ad.AnnData, *, n_clusters: Union[int, str, None] = No
         log.info("%s", matrix.message())
     counts = preprocessed == "no"
     check_anndata(data, label_key, counts=counts)
+    given_once(config, schedule)
     cfg = config
     if cfg is None:
         if preset is not None and preset not in preset_names("ST"):
             raise ScrclInputError(f"unknown preset '{preset}': choose one of "
                                   f"{', '.join(preset_names('ST'))}")
         base = get_preset(preset) if preset is not None else default_config("ST")
-        cfg, notes = adapt_config(scheduled(base, protocol), (), measure(data, counts))
+        cfg, notes = adapt_config(scheduled(base, protocol, schedule), (),
+                                  measure(data, counts))
         for note in notes:
             log.info("adapted to the data: %s", note)
     prepared = prepare_st(data, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, preprocessed)

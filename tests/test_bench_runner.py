@@ -3,7 +3,6 @@ entry is stored once, a rerun computes nothing, a changed configuration is recom
 the report renders the stored entries and notices when a generated block is out of date."""
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import json
 import shutil
@@ -693,14 +692,13 @@ def test_the_runner_schedules_keep_the_hashes_of_their_stored_entries(bench):
         args = run.build_parser().parse_args(["st", *argv])
         return _plan.Context(args, list(argv), run.parse_overrides(args.set), 0.0)
 
-    from scrcl.config import get_preset
-
     default = context()
     pcfg = default.config(spec)
     assert (pcfg.epochs, pcfg.lr, pcfg.schedule) == (500, 1e-4, "published")
     assert default.variant == "" and _plan.oracle_config(pcfg)
-    before = dataclasses.replace(get_preset("151507"), schedule=None)  # before the option
-    assert _plan.hashed_config(before, spec) == _plan.hashed_config(pcfg, spec)
+    # a committed default entry (trained for both protocols: every epoch, no stop)
+    stored = json.loads((BENCH / "results/st/151507/scrcl/oracle/seed5.json").read_text())
+    assert stored["inputs"]["config"] == _plan.hashed_config(pcfg, spec, stops=False)
     fast = context("--set", "schedule=fast")
     cfg = fast.config(spec)
     assert (cfg.epochs, cfg.lr, cfg.schedule) == (100, 5e-4, "fast")
@@ -709,7 +707,39 @@ def test_the_runner_schedules_keep_the_hashes_of_their_stored_entries(bench):
     assert studied.variant == "epochs-100__lr-0.0005"
     assert (_plan.hashed_config(studied.config(spec), spec)
             == _plan.hashed_config(cfg, spec))
-    assert _plan.hashed_config(pcfg, spec) != _plan.hashed_config(cfg, spec)
     # the committed entry of the study was hashed with this configuration
     stored = BENCH / "results/st/151507/scrcl__schedule-fast/final/seed5.json"
     assert json.loads(stored.read_text())["inputs"]["config"] == _plan.hashed_config(cfg, spec)
+
+
+def test_the_fast_schedule_plans_label_free_units_that_stop_and_budgets_its_epochs(bench):
+    """'--set schedule=fast' with the default protocols plans no oracle entry, so its
+    label-free entries keep their stop (their hash is that of '--protocols final', the
+    stored one); the budget counts the schedule's epochs without --epochs; a data set with
+    a configuration of its own (the demo) refuses a schedule in one line."""
+    run, _ = bench
+    import _data
+    import _plan
+    import _training
+
+    spec = _data.DatasetSpec("151507", "st", Path("unused.h5ad"))
+
+    def context(*argv):
+        args = run.build_parser().parse_args(["st", *argv])
+        return _plan.Context(args, list(argv), run.parse_overrides(args.set), 0.0)
+
+    both, final = context("--set", "schedule=fast"), context("--set", "schedule=fast",
+                                                              "--protocols", "final")
+    assert not _plan.trains_every_epoch(both) and _plan.trains_every_epoch(context())
+    assert _plan.hashed_config(both.config(spec), spec, stops=not _plan.trains_every_epoch(
+        both)) == _plan.hashed_config(final.config(spec), spec)
+    unit = _plan.Unit("scrcl", spec, 5, [])
+    assert _training.unit_epochs(both, unit) == 100
+    assert _training.unit_epochs(context(), unit) == 500
+    assert _training.unit_epochs(context("--epochs", "7"), unit) == 7
+    with pytest.raises(SystemExit, match="choose one of"):
+        run.parse_overrides(["schedule=slow"])
+    demo = _data.DatasetSpec("demo", "sc", None)
+    with pytest.raises(SystemExit, match="demo has its own configuration"):
+        _plan.Context(run.build_parser().parse_args(["sc", "--set", "schedule=fast"]), [],
+                      {"schedule": "fast"}, 0.0).config(demo)

@@ -54,7 +54,8 @@ def test_the_fast_schedule_is_a_fifth_of_the_epochs_at_five_times_the_rate():
     fast = with_schedule(published, "fast")
     assert (fast.epochs, fast.lr, fast.schedule) == (100, 5e-4, "fast")
     assert with_schedule(fast, "fast") == fast
-    assert with_schedule(fast, "published") == published
+    with pytest.raises(ValueError, match="start from the preset"):
+        with_schedule(fast, "published")  # 3 -> 1 -> 5: not recovered, refused
     sc = with_schedule(default_config("SC"), "fast")
     assert (sc.epochs, sc.lr) == (100, 2.5e-4)
     assert {with_schedule(get_preset(n), "fast").epochs for n in preset_names()} == {100}
@@ -67,14 +68,20 @@ def test_the_fast_schedule_is_a_fifth_of_the_epochs_at_five_times_the_rate():
         ScrclConfig(schedule="slow")
 
 
-def test_the_command_line_trains_the_published_schedule_unless_told_fast():
+def test_the_command_line_trains_the_published_schedule_unless_told_fast(monkeypatch):
     """runSC.py / runST.py: the default is the published schedule; --schedule fast trains
-    100 epochs at 5x the rate, except under --protocol oracle (the published protocol),
-    which trains the published 500 epochs unless --schedule says otherwise; --epochs and
-    --lr override the schedule."""
+    100 epochs at 5x the rate; --protocol oracle (the published protocol) trains the
+    published 500 epochs, whatever the default, and refuses --schedule fast; --epochs and
+    --lr override the schedule; a configuration of its own (the demo's) refuses
+    --schedule."""
     import argparse
 
+    import pytest
+
+    import scrcl.cli.common
     from scrcl.cli.common import add_model_options, add_run_options, config_from_args
+    from scrcl.cli.sc import DEMO_CONFIG
+    from scrcl.errors import ScrclInputError
 
     parser = argparse.ArgumentParser()
     add_run_options(parser, "ST")
@@ -88,6 +95,49 @@ def test_the_command_line_trains_the_published_schedule_unless_told_fast():
     assert cfg() == (500, 1e-4, "published")
     assert cfg("--schedule", "fast") == (100, 5e-4, "fast")
     assert cfg("--protocol", "oracle") == (500, 1e-4, "published")
-    assert cfg("--protocol", "oracle", "--schedule", "fast") == (100, 5e-4, "fast")
     assert cfg("--schedule", "fast", "--epochs", "30") == (30, 5e-4, "fast")
+    assert cfg("--schedule", "fast", "--lr", "0.01") == (100, 0.01, "fast")
     assert cfg("--lr", "0.01") == (500, 0.01, "published")
+    with pytest.raises(ScrclInputError, match="drop --schedule fast"):
+        cfg("--protocol", "oracle", "--schedule", "fast")
+    monkeypatch.setattr(scrcl.cli.common, "DEFAULT_SCHEDULE", "fast")
+    assert cfg() == (100, 5e-4, "fast")  # were the default fast, the oracle stays published
+    assert cfg("--protocol", "oracle") == (500, 1e-4, "published")
+    base = DEMO_CONFIG  # cfg() reads it from here on
+    assert cfg() == (60, 1e-3, None)  # its own epochs and rate, whatever the default
+    with pytest.raises(ScrclInputError, match="its own configuration .epochs 60"):
+        cfg("--schedule", "fast")
+
+
+def test_the_python_api_takes_the_schedule_as_the_command_line(monkeypatch):
+    """scrcl.tl.cluster_cells / spatial_domains: ``schedule`` puts the defaults or the preset
+    on it before they are fitted to the data (the configuration given to training is
+    captured, nothing trains); 'oracle' refuses 'fast'; a given config refuses a schedule."""
+    import anndata as ad
+    import numpy as np
+    import pytest
+
+    import scrcl.tl
+    from scrcl.data.synthetic import synthetic_counts
+    from scrcl.errors import ScrclInputError
+
+    seen = []
+    monkeypatch.setattr(scrcl.tl, "fit", lambda adata, prepared, **kw: seen.append(kw["config"]))
+    adata = synthetic_counts(n_cells=80, n_genes=100, n_types=3, seed=2)
+    scrcl.tl.cluster_cells(adata.copy(), n_clusters=3, schedule="fast")
+    scrcl.tl.cluster_cells(adata.copy(), n_clusters=3)
+    assert [(c.epochs, c.lr, c.schedule) for c in seen] == [(100, 2.5e-4, "fast"),
+                                                             (500, 5e-5, "published")]
+    expressed = int((np.asarray(adata.X.sum(0)).ravel() > 0).sum())
+    assert seen[0].hvg == expressed < 2000  # fitted to the data after the schedule
+    spots = ad.AnnData(np.random.default_rng(0).normal(size=(60, 20)).astype("float32"))
+    spots.obsm["spatial"] = np.random.default_rng(1).uniform(size=(60, 2)) * 100
+    scrcl.tl.spatial_domains(spots, n_clusters=3, preset="151507", schedule="fast")
+    assert (seen[-1].epochs, seen[-1].lr, seen[-1].preset) == (100, 5e-4, "151507")
+    with pytest.raises(ScrclInputError, match="leave schedule out"):
+        scrcl.tl.cluster_cells(adata.copy(), n_clusters=3, protocol="oracle", schedule="fast")
+    with pytest.raises(ScrclInputError, match="a given config is used as it is"):
+        scrcl.tl.cluster_cells(adata.copy(), n_clusters=3, config=default_config("SC"),
+                               schedule="fast")
+    with pytest.raises(ScrclInputError, match="unknown schedule 'slow'"):
+        scrcl.tl.cluster_cells(adata.copy(), n_clusters=3, schedule="slow")

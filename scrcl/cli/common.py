@@ -79,16 +79,14 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--schedule", choices=tuple(SCHEDULES), default=None,
                    help="how long the published or default configuration trains: "
                    "'published' (default) its epochs (500) and learning rate; 'fast' 1/5 of "
-                   "its epochs at 5 times its learning rate, a fifth of the training time, "
-                   "for a first look: on the stand-ins 0.02 ARI lower on average, within "
-                   "0.015 on 10 of 17 but up to 0.24 lower on a slice whose good partitions "
-                   "come late (docs/design/schedule.md). --protocol oracle trains "
-                   "'published' unless this says "
-                   "otherwise; --epochs and --lr override either")
+                   "its epochs at 5 times its learning rate, for a first look: on 17 "
+                   "benchmark data sets 0.02 ARI lower on average and 0.23-0.27 lower on "
+                   "two DLPFC slices (docs/design/schedule.md). Not with --protocol oracle "
+                   "(the published protocol) nor the demo; --epochs and --lr override either")
     g.add_argument("--lr", type=float, help="Adam learning rate (default: the schedule's)")
     g.add_argument("--epochs", type=int, help="training epochs per seed (default: the "
-                   "schedule's, 500 or 100 with --schedule fast; with --stop auto the "
-                   "most it trains)")
+                   "schedule's: 500, or 100 with --schedule fast; the demo's 60; with "
+                   "--stop auto the most it trains)")
     g.add_argument("--hvg", type=int, help="number of highly variable genes kept (G)")
     g.add_argument("--k", type=int, help="neighbours in the cell kNN graph, the cell itself "
                    "counted as scanpy does (on spots: the k nearest other spots)")
@@ -247,11 +245,18 @@ def config_from_args(base: ScrclConfig, args: argparse.Namespace) -> ScrclConfig
     embedding = getattr(args, "embedding", None)
     stop = getattr(args, "stop", None)
     schedule = getattr(args, "schedule", None)
+    if schedule is not None and base.schedule is None:
+        raise ScrclInputError(f"--schedule applies to a published preset or the documented "
+                              f"defaults; this run has its own configuration (epochs "
+                              f"{base.epochs}, lr {base.lr}): set --epochs and --lr instead")
     if getattr(args, "protocol", None) == "oracle":
+        if schedule == "fast":
+            raise ScrclInputError("--protocol oracle is the published protocol and trains "
+                                  "the published schedule: drop --schedule fast")
         embedding = embedding or "z"
         stop = "never"  # the published protocol trains every epoch
-        schedule = schedule or "published"
-    base = with_schedule(base, schedule or DEFAULT_SCHEDULE)
+    base = with_schedule(base, "published" if getattr(args, "protocol", None) == "oracle"
+                         else schedule or DEFAULT_SCHEDULE)
     return base.replace(lr=args.lr, epochs=args.epochs, hvg=args.hvg, k=args.k,
                         tms=tuple(args.tms) if args.tms else None, dropout=args.dropout,
                         weight_decay=args.weight_decay, lambda1=args.lambda1,
