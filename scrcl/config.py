@@ -52,7 +52,7 @@ SCHEDULES: dict[str, str] = {
 #: the default schedule. 'fast' was studied as the default by a rule written before its
 #: runs (BENCHMARKS.md, "a shorter schedule"): no stand-in more than 0.01 ARI below the
 #: published schedule. It failed: 0.016 lower on Darmanis_brain, 0.023 on average over
-#: 17 stand-ins, and 0.30-0.33 against 0.56 on the slice 151669, where the good
+#: 17 stand-ins, and 0.30-0.40 against 0.52-0.62 on the slice 151669, where the good
 #: partitions come late in the published 500 epochs. So it is an option
 #: (``--schedule fast``), not the default; the published protocol (``--protocol oracle``)
 #: trains 'published' only.

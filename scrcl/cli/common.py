@@ -80,7 +80,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                    help="how long the published or default configuration trains: "
                    "'published' (default) its epochs (500) and learning rate; 'fast' 1/5 of "
                    "its epochs at 5 times its learning rate, for a first look: on 17 "
-                   "benchmark data sets 0.02 ARI lower on average and 0.23-0.27 lower on "
+                   "benchmark data sets 0.02 ARI lower on average and about 0.2 lower on "
                    "two DLPFC slices (docs/design/schedule.md). Not with --protocol oracle "
                    "(the published protocol) nor the demo; --epochs and --lr override either")
     g.add_argument("--lr", type=float, help="Adam learning rate (default: the schedule's)")
