@@ -119,8 +119,10 @@ def main(argv=None) -> None:
     cache: dict = {}
     found = []
     for suite in args.suites:
-        for p in sorted(glob.glob(str(HERE / "results" / suite / "*" / "scrcl" / "final" / "*.json"))
-                     + sorted(glob.glob(str(HERE / "results" / suite / "*" / "scrcl__*" / "final" / "*.json"))):
+        base = HERE / "results" / suite / "*"
+        paths = (sorted(glob.glob(str(base / "scrcl" / "final" / "*.json")))
+                 + sorted(glob.glob(str(base / "scrcl__*" / "final" / "*.json"))))
+        for p in paths:
             row = probe_entry(p, cache)
             if row is not None and "skipped" not in row:
                 if abs(row["own_ari"] - row["stored_ari"]) > 1e-6:
