@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import sys
 import time
 from pathlib import Path
@@ -40,7 +39,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
-from _data import dataset_spec, read  # noqa: E402
+from _probes import prepare_slice, probe_slices  # noqa: E402
 
 DECAYS = (0.95, 0.99)
 OUT = HERE / "results" / "probes" / "ema.json"
@@ -66,27 +65,16 @@ class _Ema:
 
 def probe(name: str, seed: int = 5) -> dict:
     from scrcl.clustering.kmeans import kmeans_cosine
-    from scrcl.clustering.selection import candidate_epochs, silhouette
-    from scrcl.clustering.spatial_smoothing import refiner
-    from scrcl.config import get_preset
-    from scrcl.data.spatial import prepare_st
+    from scrcl.clustering.selection import silhouette
     from scrcl.metrics import evaluate
     from scrcl.pipeline import clustering_input
     from scrcl.training import train as train_mod
-    from scrcl.training.precision import resolve_precision
-    from scrcl.training.train import Inputs, embed, train
+    from scrcl.training.train import embed, train
 
     t0 = time.time()
-    adata, key = read(dataset_spec(name))
-    cfg = get_preset(name)
-    prepared = prepare_st(adata, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, "auto")
-    truth = np.asarray(adata.obs[key].astype(str))[prepared.cells]
-    k = len(set(truth))
-    coords = np.asarray(adata.obsm["spatial"])[prepared.cells]
-    refine = refiner(coords, cfg.radius or 0)
-    wanted = set(candidate_epochs(cfg.epochs, cfg.select_stride, first=0))
-    precision = resolve_precision(cfg.precision, torch.device("cpu"))
-    inputs = Inputs.from_prepared(prepared, torch.device("cpu"), precision=precision)
+    sl = prepare_slice(name)
+    cfg, truth, k, refine, wanted = sl.cfg, sl.truth, sl.k, sl.refine, sl.wanted
+    inputs, precision = sl.inputs, sl.precision
     state: dict = {"emas": None, "model": None}
 
     # the probe reads the model the training plan builds and updates its EMAs after every
@@ -146,14 +134,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    out: dict = json.loads(args.out.read_text()) if args.out.exists() else {}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    for name in args.slices:
-        out[name] = probe(name)
-        print(name, json.dumps(out[name]["summary"]), flush=True)
-        tmp = args.out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(out))
-        tmp.replace(args.out)
+    probe_slices(probe, args.slices, args.out, keep=True)
     return 0
 
 

@@ -19,7 +19,6 @@ slice. A probe, not a benchmark: one seed, to decide whether a runner study is w
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ import numpy as np
 import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
-from _data import dataset_spec, read  # noqa: E402
+from _probes import prepare_slice, probe_slices  # noqa: E402
 
 VARIANTS = (0, 3, 10, "g3")
 OUT = Path(__file__).resolve().parent / "results" / "probes" / "embedding_smoothing.json"
@@ -37,27 +36,16 @@ OUT = Path(__file__).resolve().parent / "results" / "probes" / "embedding_smooth
 def probe(name: str, seed: int = 5) -> dict:
     from scrcl import graphs
     from scrcl.clustering.kmeans import kmeans_cosine
-    from scrcl.clustering.selection import candidate_epochs, silhouette
-    from scrcl.clustering.spatial_smoothing import refiner
-    from scrcl.config import get_preset
-    from scrcl.data.spatial import prepare_st
+    from scrcl.clustering.selection import silhouette
     from scrcl.metrics import evaluate
     from scrcl.pipeline import clustering_input
-    from scrcl.training.precision import resolve_precision
-    from scrcl.training.train import Inputs, train
+    from scrcl.training.train import train
 
     t0 = time.time()
-    adata, key = read(dataset_spec(name))
-    cfg = get_preset(name)
-    prepared = prepare_st(adata, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, "auto")
-    truth = np.asarray(adata.obs[key].astype(str))[prepared.cells]
-    k = len(set(truth))
-    coords = np.asarray(adata.obsm["spatial"])[prepared.cells]
-    adj6 = graphs.spatial_graph(coords, 6)
-    refine = refiner(coords, cfg.radius or 0)
-    wanted = set(candidate_epochs(cfg.epochs, cfg.select_stride, first=0))
-    precision = resolve_precision(cfg.precision, torch.device("cpu"))
-    inputs = Inputs.from_prepared(prepared, torch.device("cpu"), precision=precision)
+    sl = prepare_slice(name)
+    cfg, prepared, truth, k, refine, wanted = (sl.cfg, sl.prepared, sl.truth, sl.k, sl.refine,
+                                               sl.wanted)
+    adj6 = graphs.spatial_graph(sl.coords, 6)
     rows = []
 
     def on_epoch(epoch, outputs):
@@ -74,8 +62,8 @@ def probe(name: str, seed: int = 5) -> dict:
             row[f"sil{t}"] = silhouette(x, labels)
         rows.append(row)
 
-    train(inputs, cfg, cfg.out_dim or k, seed, on_epoch=on_epoch, eval_every=cfg.select_stride,
-          progress=False)
+    train(sl.inputs, cfg, cfg.out_dim or k, seed, on_epoch=on_epoch,
+          eval_every=cfg.select_stride, progress=False)
     summary = {}
     for t in VARIANTS:
         pick = max(rows, key=lambda r: (r[f"sil{t}"], r["epoch"]))
@@ -91,14 +79,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    out: dict = {}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    for name in args.slices:
-        out[name] = probe(name)
-        print(name, json.dumps(out[name]["summary"]), flush=True)
-        tmp = args.out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(out))
-        tmp.replace(args.out)
+    probe_slices(probe, args.slices, args.out)
     return 0
 
 

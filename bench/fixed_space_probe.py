@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 from _data import dataset_spec, read  # noqa: E402
 from _methods import scanpy_pcs, smoothed_pcs  # noqa: E402
-from _results import unpack_labels  # noqa: E402
+from _probes import pick_later, stored_candidates, write_json  # noqa: E402
 
 OUT = HERE / "results" / "probes" / "fixed_space.json"
 
@@ -49,47 +49,39 @@ def fixed_space(suite: str, adata) -> np.ndarray:
     return smoothed_pcs(x, adata.obsm["spatial"])
 
 
-def _pick(score: np.ndarray) -> int:
-    return int(np.flatnonzero(score == score.max())[-1])
-
-
 def probe_entry(path: str, cache: dict) -> dict | None:
     import torch
     from sklearn.metrics import adjusted_rand_score
 
     from scrcl.clustering.selection import silhouette
 
-    entry = json.loads(Path(path).read_text())
-    rows = entry.get("candidates") or []
-    if entry["method"] != "scrcl" or len(rows) < 2:
+    stored_run = stored_candidates(path)
+    if stored_run is None:
         return None
+    entry, epochs, parts = stored_run.entry, stored_run.epochs, stored_run.partitions
     suite, name = entry["suite"], entry["dataset"]
     if name not in cache:
         adata, key = read(dataset_spec(name))
         cache[name] = (np.asarray(adata.obs[key].astype(str)),
                        torch.as_tensor(fixed_space(suite, adata), dtype=torch.float32))
     truth, space = cache[name]
-    sil = {t[0]: t[3] for t in entry["trace"]}
-    rows = [r for r in rows if sil.get(r[0]) is not None]
-    parts = [unpack_labels(r[3]) for r in rows]
     if parts[0].size != truth.size:
         return {"dataset": name, "skipped": f"{parts[0].size} labels for {truth.size} cells"}
-    own = np.array([sil[r[0]] for r in rows])
+    own = stored_run.silhouette
     fixed = np.array([silhouette(space, p) for p in parts])
     ari = np.array([adjusted_rand_score(truth, p) for p in parts])
     # the package's pick is the stored one (the trace's silhouettes are rounded to 4
     # decimals, so a tie there need not be one in the run)
-    epochs = [r[0] for r in rows]
     stored = epochs.index(entry["epoch_used"]) if entry["epoch_used"] in epochs else None
     if stored is None or own[stored] != own.max():
         return {"dataset": name, "skipped": f"the stored pick {entry['epoch_used']} is not "
                                             f"the best candidate by the stored silhouette"}
-    picks = {"own": stored, "fixed": _pick(fixed)}
+    picks = {"own": stored, "fixed": pick_later(fixed)}
     return {"suite": suite, "dataset": name, "variant": entry.get("variant") or "defaults",
             "seed": entry["seed"], "stored_ari": entry["ari"],
-            **{f"{r}_epoch": rows[i][0] for r, i in picks.items()},
+            **{f"{r}_epoch": epochs[i] for r, i in picks.items()},
             **{f"{r}_ari": float(ari[i]) for r, i in picks.items()},
-            "best_candidate_ari": float(ari.max()), "candidates": len(rows)}
+            "best_candidate_ari": float(ari.max()), "candidates": len(epochs)}
 
 
 def summarise(found: list[dict]) -> dict:
@@ -143,10 +135,7 @@ def main(argv=None) -> None:
     for k, v in summary.items():
         print(k, json.dumps({a: (round(b, 3) if isinstance(b, float) else b)
                              for a, b in v.items() if a != "per_group"}))
-    tmp = args.out.with_suffix(".tmp")
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(json.dumps({"summary": summary, "entries": found}, indent=1) + "\n")
-    tmp.replace(args.out)
+    write_json(args.out, {"summary": summary, "entries": found}, indent=1)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ import scipy.sparse as sp
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 from _data import dataset_spec, read  # noqa: E402
-from _results import unpack_labels  # noqa: E402
+from _probes import pick_later, stored_candidates, write_json  # noqa: E402
 
 OUT = HERE / "results" / "probes" / "spatial_coherence.json"
 RULES = ("silhouette", "kappa", "sil+kappa")
@@ -53,42 +53,34 @@ def spatial_kappa(adj: sp.spmatrix, labels: np.ndarray) -> float:
     return (same - expected) / (1.0 - expected)
 
 
-def _pick(score: np.ndarray) -> int:
-    """Index of the largest value, ties to the later one."""
-    return int(np.flatnonzero(score == score.max())[-1])
-
-
 def probe_entry(path: str, cache: dict) -> dict | None:
     from scipy.stats import rankdata
     from sklearn.metrics import adjusted_rand_score
 
     from scrcl.graphs import spatial_graph
 
-    entry = json.loads(Path(path).read_text())
-    rows = entry.get("candidates") or []
-    if entry["method"] != "scrcl" or len(rows) < 2:
+    stored_run = stored_candidates(path)
+    if stored_run is None:
         return None
+    entry, epochs, parts = stored_run.entry, stored_run.epochs, stored_run.partitions
     name = entry["dataset"]
     if name not in cache:
         adata, key = read(dataset_spec(name))
         coords = np.asarray(adata.obsm["spatial"], dtype=np.float64)[:, :2]
         cache[name] = (np.asarray(adata.obs[key].astype(str)), spatial_graph(coords, 6))
     truth, adj = cache[name]
-    sil = {t[0]: t[3] for t in entry["trace"]}
-    rows = [r for r in rows if sil.get(r[0]) is not None]
-    parts = [unpack_labels(r[3]) for r in rows]
     if parts[0].size != truth.size:
         raise SystemExit(f"{path}: {parts[0].size} labels for {truth.size} spots")
-    s = np.array([sil[r[0]] for r in rows])
+    s = stored_run.silhouette
     kappa = np.array([spatial_kappa(adj, p) for p in parts])
     ari = np.array([adjusted_rand_score(truth, p) for p in parts])
     scores = {"silhouette": s, "kappa": kappa, "sil+kappa": rankdata(s) + rankdata(kappa)}
-    picks = {rule: _pick(score) for rule, score in scores.items()}
+    picks = {rule: pick_later(score) for rule, score in scores.items()}
     return {"dataset": name, "variant": entry["variant"] or "defaults", "seed": entry["seed"],
             "stored_ari": entry["ari"], "stored_epoch": entry["epoch_used"],
-            **{f"{rule}_epoch": rows[i][0] for rule, i in picks.items()},
+            **{f"{rule}_epoch": epochs[i] for rule, i in picks.items()},
             **{f"{rule}_ari": float(ari[i]) for rule, i in picks.items()},
-            "best_candidate_ari": float(ari.max()), "candidates": len(rows)}
+            "best_candidate_ari": float(ari.max()), "candidates": len(epochs)}
 
 
 def main(argv=None) -> None:
@@ -114,10 +106,7 @@ def main(argv=None) -> None:
                           "sil+kappa lower": sum(r["sil+kappa_ari"] < r["silhouette_ari"] - 1e-9 for r in rs)}
         print(group, json.dumps({k: round(v, 3) if isinstance(v, float) else v
                                  for k, v in summary[group].items()}))
-    tmp = args.out.with_suffix(".tmp")
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(json.dumps({"summary": summary, "entries": found}, indent=1) + "\n")
-    tmp.replace(args.out)
+    write_json(args.out, {"summary": summary, "entries": found}, indent=1)
 
 
 if __name__ == "__main__":
