@@ -1,7 +1,8 @@
 """The cost tables of bench/report.py: training speed by precision (speed, vs-authors),
 time and memory of every stored run (costs), the memory model's scaling records (scaling),
-the cost of the embedding clustered (embedding-cost), the GPU checks (gpu-check) and the
-machines the entries came from (machines)."""
+the cost of the embedding clustered (embedding-cost), the GPU checks (gpu-check), the
+machines the entries came from (machines) and a default run before and after the
+label-free stop (default-cost)."""
 from __future__ import annotations
 
 import json
@@ -11,7 +12,8 @@ from typing import Optional
 
 from _report_results import (DASH, METHOD_NAMES, SHOWN_UNTIL_RECOMPUTED, Results, distinct,
                              machine_label, mean_std, table)
-from _suites import SPEED_DATASETS, SPEED_PROTOCOL, SPEED_PROTOCOLS
+from _data import DLPFC_SLICES, SC_DATASETS, ST_DATASETS
+from _suites import RESULTS_VERSION, SPEED_DATASETS, SPEED_PROTOCOL, SPEED_PROTOCOLS
 
 #: records of bench/gpu_check.sh, in the results folder
 GPU_CHECKS = "gpu_check"
@@ -294,3 +296,60 @@ def schedule_cost(res: Results) -> str:
                   "wall s / seed, fast", "ARI, published", "ARI, fast", "Δ ARI",
                   "Δ ARI, shared seeds (n)", "machine"],
                  rows)
+
+
+#: the "before" of the default-cost table, kept by bench/default_cost.py
+DEFAULT_COST_BEFORE = "default_cost/before.json"
+#: the most seconds a default seed may take on the 2-core CPU (the cost targets)
+SEED_TARGET_S = {**{ds: 180 for ds in DLPFC_SLICES}, "CITE_CBMC_top2000": 360,
+                 "MCA_mouse_bladder_select2100": 60}
+
+
+def default_cost(res: Results) -> str:
+    """A default run per seed before and after the label-free stop: the default's entries
+    kept by ``bench/default_cost.py`` (results version 2: 500 epochs, no stop) beside the
+    current ones of results version 3 (``--stop auto``), on every stand-in. The spatial
+    'before' runs also clustered every epoch for the published protocol, so their wall time
+    is not that of a default run ('—'). The training seconds per epoch show the machine's
+    load: the model's epoch costs the same before and after, so where they differ the two
+    runs did not share a load. A stand-in not yet recomputed shows '—' after."""
+    path = res.root / DEFAULT_COST_BEFORE
+    if not path.exists():
+        return "No 'before' record: run `python bench/default_cost.py`."
+    before: dict[tuple, list[dict]] = defaultdict(list)
+    for r in json.loads(path.read_text())["records"]:
+        before[(r["suite"], r["dataset"])].append(r)
+    rows, deltas = [], []
+    for suite, names in (("sc", SC_DATASETS), ("st", ST_DATASETS)):
+        for ds in names:
+            b = sorted(before.get((suite, ds), []), key=lambda r: r["seed"])
+            a = [e for e in res.get(suite, ds, "scrcl", "final")
+                 if e.get("results_version") == RESULTS_VERSION]
+            if not b and not a:
+                continue
+            b_wall = [r["wall_s"] for r in b if r["label_free_only"]]
+            delta = DASH
+            if a and b:
+                d = statistics.mean(e["ari"] for e in a) - statistics.mean(r["ari"] for r in b)
+                deltas.append(d)
+                delta = f"{d:+.3f}"
+            target = SEED_TARGET_S.get(ds)
+            met = DASH if target is None or not a else (
+                "yes" if statistics.mean(e["wall_s"] for e in a) <= target else "no")
+            rows.append([suite, ds, f"{len(b)} / {len(a)}",
+                         distinct(b, "threads") + " / " + distinct(a, "threads"),
+                         mean_std([r["epochs_run"] for r in b], 0),
+                         mean_std([e["epochs_run"] for e in a], 0),
+                         mean_std([r["train_s"] / r["epochs_run"] for r in b], 2),
+                         mean_std([e["train_s"] / e["epochs_run"] for e in a], 2),
+                         mean_std(b_wall, 0), mean_std([e["wall_s"] for e in a], 0),
+                         mean_std([r["ari"] for r in b]), mean_std([e["ari"] for e in a]),
+                         delta, DASH if target is None else f"{target} ({met})"])
+    if deltas:
+        rows.append(["", f"**mean over {len(deltas)} stand-ins with both**"] + [""] * 10
+                    + [f"**{statistics.mean(deltas):+.3f}**", ""])
+    return table(["suite", "data set", "seeds (before / after)", "threads",
+                  "epochs, before", "epochs, after", "training s / epoch, before",
+                  "training s / epoch, after", "wall s / seed, before",
+                  "wall s / seed, after", "ARI, before", "ARI, after", "Δ ARI",
+                  "target s / seed (met, after)"], rows)

@@ -20,7 +20,7 @@ Where each table lives (the block names of the documents):
 - ``_report_settings.py``: variants, embedding (scrcl with changed settings);
 - ``_report_studies.py``: consensus, consensus-heldout, selection, selection-gap,
   early-candidates, k-estimation, k-accuracy;
-- ``_report_cost.py``: speed, vs-authors, costs, schedule-cost, scaling,
+- ``_report_cost.py``: speed, vs-authors, costs, schedule-cost, default-cost, scaling,
   embedding-cost, gpu-check, machines;
 - this file: the command line, the registry of blocks (``BLOCKS``) and the rewriting of
   the documents.
@@ -39,7 +39,7 @@ sys.path[:0] = [p for p in (str(BENCH), str(BENCH.parent)) if p not in sys.path]
 
 from _report_accuracy import (json_rows, peers_table, sc_accuracy, sc_summary,  # noqa: E402
                               sc_targets, st_summary, st_table)
-from _report_cost import (costs, embedding_cost, gpu_check, schedule_cost,  # noqa: E402
+from _report_cost import (costs, default_cost, embedding_cost, gpu_check, schedule_cost,  # noqa: E402
                           machines, scaling, speed, vs_authors)
 from _report_results import Results  # noqa: E402
 from _report_settings import embedding, variants  # noqa: E402
@@ -63,6 +63,7 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     "st-accuracy": st_table("ari"),
     "st-nmi": st_table("nmi"), "st-summary": st_summary, "speed": speed, "costs": costs,
     "schedule-cost": schedule_cost,
+    "default-cost": default_cost,
     "k-estimation": k_estimation, "k-accuracy": k_accuracy, "selection": selection,
     "selection-gap": selection_gap, "early-candidates": early_candidates,
     "machines": machines, "variants": variants, "embedding": embedding,

@@ -743,3 +743,47 @@ def test_the_fast_schedule_plans_label_free_units_that_stop_and_budgets_its_epoc
     with pytest.raises(SystemExit, match="demo has its own configuration"):
         _plan.Context(run.build_parser().parse_args(["sc", "--set", "schedule=fast"]), [],
                       {"schedule": "fast"}, 0.0).config(demo)
+
+
+def test_default_cost_sets_the_kept_entries_beside_the_current_ones(bench, tmp_path):
+    """The default-cost table: the kept 'before' records beside the current default's
+    entries (results version 3 only), Δ ARI of the means, the spatial 'before' wall left
+    out where the run also clustered for the oracle, and the seed target judged on the
+    current wall time."""
+    run, report = bench
+    import _report_cost
+
+    machine = {"cpu_model": "x", "cores": 2, "mem_total_gb": 1.0}
+    before = [{"suite": "st", "dataset": "151507", "seed": s, "epochs_run": 500,
+               "train_s": 500.0, "wall_s": 900.0, "ari": a, "threads": 1,
+               "machine": machine, "label_free_only": False,
+               "results_version": 2} for s, a in ((5, 0.30), (15, 0.40))]
+    before.append({**before[0], "suite": "sc", "dataset": "Darmanis_brain",
+                   "label_free_only": True, "wall_s": 80.0, "ari": 0.89})
+    (tmp_path / "default_cost").mkdir()
+    (tmp_path / "default_cost" / "before.json").write_text(json.dumps({"records": before}))
+    for seed, ari, version in ((5, 0.50, 3), (15, 0.60, 3), (25, 0.99, 2)):
+        run.write_entry(run.Key("st", "151507", "scrcl", "final", seed), tmp_path, {
+            "suite": "st", "dataset": "151507", "method": "scrcl", "variant": "",
+            "protocol": "final", "seed": seed, "epochs_run": 400, "train_s": 200.0,
+            "wall_s": 170.0 + seed, "ari": ari, "threads": 1, "machine": machine,
+            "results_version": version, "config": {"select_first": 0}})
+    text = _report_cost.default_cost(report.Results(run.iter_entries(tmp_path), tmp_path))
+    rows = {line.split(" | ")[1]: line.split(" | ") for line in text.splitlines()[2:]}
+    st = rows["151507"]
+    assert st[2] == "2 / 2"  # the version-2 entry of seed 25 is not an 'after'
+    assert st[4:10] == ["500 ± 0", "400 ± 0", "1.00 ± 0.00", "0.50 ± 0.00", "—", "180 ± 5"]
+    assert st[12] == "+0.200" and st[13].startswith("180 (yes)")
+    sc = rows["Darmanis_brain"]
+    assert sc[2] == "1 / 0" and sc[8] == "80" and sc[12] == "—"
+    assert "mean over 1 stand-ins" in text
+
+
+def test_default_cost_keeps_which_runs_were_label_free(bench):
+    """A spatial unit without '--protocols final' also trained for the oracle."""
+    import default_cost
+
+    st = {"suite": "st", "command": "bench/run.py st --seeds 5"}
+    assert not default_cost.label_free_only(st)
+    assert default_cost.label_free_only({**st, "command": st["command"] + " --protocols final"})
+    assert default_cost.label_free_only({"suite": "sc", "command": "bench/run.py sc"})
