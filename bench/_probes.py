@@ -65,10 +65,10 @@ class StoredCandidates:
 
 def stored_candidates(path: str) -> Optional[StoredCandidates]:
     """The candidates of a stored label-free scrcl entry; None for another method or an
-    entry stored without candidates."""
+    entry stored without candidates (or without the trace of their silhouettes)."""
     entry = json.loads(Path(path).read_text())
     rows = entry.get("candidates") or []
-    if entry["method"] != "scrcl" or len(rows) < 2:
+    if entry["method"] != "scrcl" or len(rows) < 2 or not entry.get("trace"):
         return None
     sil = {t[0]: t[3] for t in entry["trace"]}
     rows = [r for r in rows if sil.get(r[0]) is not None]
