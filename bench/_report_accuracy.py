@@ -197,6 +197,28 @@ def peers_table(suite: str) -> Callable[[Results], str]:
     return render
 
 
+def peers_st_summary(res: Results) -> str:
+    """The spatial peers table in three rows (the front page's): the DLPFC mean over the 11
+    slices (mean ARI of the per-slice means, mean wall seconds of an entry), then the two
+    other Visium sections as in ``peers-st``."""
+    methods = PEER_COLUMNS["st"]
+
+    def dlpfc_cell(method: str) -> str:
+        means = slice_means(res, method, "final", "ari")
+        if len(means) < len(DLPFC_SLICES):
+            return f"{DASH} ({len(means)}/{len(DLPFC_SLICES)} slices)"
+        runs = [e for ds in DLPFC_SLICES for e in res.get("st", ds, method, "final")]
+        wall = statistics.fmean(e["wall_s"] for e in runs)
+        return f"{statistics.fmean(means.values()):.3f}, {wall:,.0f} s" if wall >= 10 else \
+            f"{statistics.fmean(means.values()):.3f}, {wall:.1f} s"
+
+    rows = [[f"DLPFC, mean of {len(DLPFC_SLICES)} slices", *map(dlpfc_cell, methods)]]
+    for ds in ("Human_Breast_Cancer", "Mouse_Brain_Anterior"):
+        rows.append([ds, *(ari_time(res.get("st", ds, m, "final")) for m in methods)])
+    return table(["slices (ARI, wall s of a seed)"] + [METHOD_NAMES.get(m, m) for m in methods],
+                 rows)
+
+
 def json_rows(res: Results) -> list[dict]:
     """One row per (suite, data set, method, protocol) of the scRNA-seq and spatial suites'
     default entries: mean and population std of the ARI over the seeds, the seeds, the mean

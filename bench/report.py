@@ -16,7 +16,7 @@ Where each table lives (the block names of the documents):
 - ``_report_results.py``: what the tables share: :class:`Results` (the stored entries
   grouped), the machine ids, the method names and the cell formatting helpers;
 - ``_report_accuracy.py``: sc-accuracy, sc-summary, sc-targets, st-accuracy, st-nmi,
-  st-summary, peers-sc, peers-st, and the rows of --json;
+  st-summary, peers-sc, peers-st, peers-st-summary, and the rows of --json;
 - ``_report_settings.py``: variants, embedding (scrcl with changed settings);
 - ``_report_studies.py``: consensus, consensus-heldout, selection, selection-gap,
   early-candidates, k-estimation, k-accuracy;
@@ -37,7 +37,7 @@ from typing import Callable, Optional
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [p for p in (str(BENCH), str(BENCH.parent)) if p not in sys.path]
 
-from _report_accuracy import (json_rows, peers_table, sc_accuracy, sc_summary,  # noqa: E402
+from _report_accuracy import (json_rows, peers_st_summary, peers_table, sc_accuracy, sc_summary,  # noqa: E402
                               sc_targets, st_summary, st_table)
 from _report_cost import (costs, default_cost, embedding_cost, gpu_check, schedule_cost,  # noqa: E402
                           machines, scaling, speed, vs_authors)
@@ -70,6 +70,7 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     "consensus": consensus, "consensus-heldout": consensus_heldout, "vs-authors": vs_authors,
     "scaling": scaling, "embedding-cost": embedding_cost,
     "gpu-check": gpu_check, "peers-sc": peers_table("sc"), "peers-st": peers_table("st"),
+    "peers-st-summary": peers_st_summary,
 }
 
 

@@ -787,3 +787,32 @@ def test_default_cost_keeps_which_runs_were_label_free(bench):
     assert not default_cost.label_free_only(st)
     assert default_cost.label_free_only({**st, "command": st["command"] + " --protocols final"})
     assert default_cost.label_free_only({"suite": "sc", "command": "bench/run.py sc"})
+
+
+def test_spatial_peers_summary_averages_the_slice_means(bench, tmp_path):
+    """The front page's spatial row: the mean over the 11 DLPFC slices of each slice's mean
+    ARI, and the mean wall of an entry; '—' while a slice has no result."""
+    run, report = bench
+    import _data
+    import _report_accuracy
+
+    machine = {"cpu_model": "x", "cores": 2, "mem_total_gb": 1.0}
+    slices = _data.DLPFC_SLICES
+    for i, ds in enumerate(slices):
+        for seed, shift in ((5, 0.0), (15, 0.1)):
+            run.write_entry(run.Key("st", ds, "scrcl", "final", seed), tmp_path, {
+                "suite": "st", "dataset": ds, "method": "scrcl", "variant": "",
+                "protocol": "final", "seed": seed, "ari": i / 100 + shift, "wall_s": 20.0 + i,
+                "machine": machine, "results_version": run.RESULTS_VERSION,
+                "config": {"select_first": 0}})
+    text = _report_accuracy.peers_st_summary(report.Results(run.iter_entries(tmp_path),
+                                                             tmp_path))
+    dlpfc = text.splitlines()[2].split(" | ")
+    mean = sum(i / 100 + 0.05 for i in range(len(slices))) / len(slices)
+    assert dlpfc[1] == f"{mean:.3f}, {20 + (len(slices) - 1) / 2:,.0f} s"
+    assert dlpfc[3].startswith("—")  # no GraphST entry
+    (tmp_path / "st" / slices[0] / "scrcl" / "final" / "seed5.json").unlink()
+    (tmp_path / "st" / slices[0] / "scrcl" / "final" / "seed15.json").unlink()
+    text = _report_accuracy.peers_st_summary(report.Results(run.iter_entries(tmp_path),
+                                                             tmp_path))
+    assert f"— ({len(slices) - 1}/{len(slices)} slices)" in text
