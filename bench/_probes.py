@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -12,6 +13,22 @@ import numpy as np
 
 from _data import dataset_spec, read
 from _results import unpack_labels
+
+#: where the probes write their JSON
+PROBES_DIR = Path(__file__).resolve().parent / "results" / "probes"
+
+
+@lru_cache(maxsize=None)
+def stand_in(name: str) -> tuple[Any, str]:
+    """A shared stand-in as read from ``../shared/data`` (AnnData, label column), read once
+    per process; callers must not modify it."""
+    return read(dataset_spec(name))
+
+
+def true_labels(name: str) -> np.ndarray:
+    """(N,) the stand-in's true labels as text, every cell or spot of its file."""
+    adata, key = stand_in(name)
+    return np.asarray(adata.obs[key].astype(str))
 
 
 @dataclass
@@ -39,7 +56,7 @@ def prepare_slice(name: str) -> Slice:
     from scrcl.training.precision import resolve_precision
     from scrcl.training.train import Inputs
 
-    adata, key = read(dataset_spec(name))
+    adata, key = stand_in(name)
     cfg = get_preset(name)
     prepared = prepare_st(adata, cfg.hvg, cfg.k, cfg.tms, cfg.gene_k, "auto")
     truth = np.asarray(adata.obs[key].astype(str))[prepared.cells]
@@ -53,6 +70,17 @@ def prepare_slice(name: str) -> Slice:
 def pick_later(score: np.ndarray) -> int:
     """Index of the largest value, ties to the later one."""
     return int(np.flatnonzero(score == score.max())[-1])
+
+
+def stored_pick(entry: dict, epochs: list[int], silhouette: np.ndarray) -> Optional[int]:
+    """Index of the package's own pick (the stored ``epoch_used``) among ``epochs``, or None
+    when it is not among them or not the best by the trace's silhouettes. The trace rounds
+    them to 4 decimals, so a tie there need not be one in the run: the stored pick, made on
+    the unrounded values, decides it."""
+    if entry["epoch_used"] not in epochs:
+        return None
+    i = epochs.index(entry["epoch_used"])
+    return i if silhouette[i] == silhouette.max() else None
 
 
 @dataclass

@@ -33,10 +33,10 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
-from _data import dataset_spec, read  # noqa: E402
-from _probes import pick_later, stored_candidates, write_json  # noqa: E402
+from _probes import (PROBES_DIR, pick_later, stored_candidates, stored_pick,  # noqa: E402
+                     true_labels, write_json)
 
-OUT = HERE / "results" / "probes" / "cross_seed.json"
+OUT = PROBES_DIR / "cross_seed.json"
 RULES = ("silhouette", "cross-seed", "sil+cross")
 
 
@@ -59,7 +59,7 @@ def cross_agreement(mine: list[np.ndarray], others: list[np.ndarray]) -> np.ndar
     return np.array([np.mean([fast_ari(p, q) for q in others]) for p in mine])
 
 
-def probe_group(paths: list[str], truth_of) -> list[dict]:
+def probe_group(paths: list[str]) -> list[dict]:
     """The rows of one stand-in's default entries (two or more seeds with candidates)."""
     from scipy.stats import rankdata
     from sklearn.metrics import adjusted_rand_score
@@ -67,7 +67,7 @@ def probe_group(paths: list[str], truth_of) -> list[dict]:
     runs = [r for r in map(stored_candidates, paths) if r is not None]
     if len(runs) < 2:
         return []
-    truth = truth_of(runs[0].entry)
+    truth = true_labels(runs[0].entry["dataset"])
     rows = []
     for i, run in enumerate(runs):
         others = [p for j, r in enumerate(runs) if j != i for p in r.partitions]
@@ -75,6 +75,9 @@ def probe_group(paths: list[str], truth_of) -> list[dict]:
         s = run.silhouette
         scores = {"silhouette": s, "cross-seed": agree, "sil+cross": rankdata(s) + rankdata(agree)}
         picks = {rule: pick_later(score) for rule, score in scores.items()}
+        own = stored_pick(run.entry, run.epochs, s)  # the package's own (rounded-trace ties)
+        if own is not None:
+            picks["silhouette"] = own
         ari = np.array([adjusted_rand_score(truth, p) for p in run.partitions])
         e = run.entry
         rows.append({"suite": e["suite"], "dataset": e["dataset"], "seed": e["seed"],
@@ -90,15 +93,6 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
-    cache: dict = {}
-
-    def truth_of(entry: dict) -> np.ndarray:
-        name = entry["dataset"]
-        if name not in cache:
-            adata, key = read(dataset_spec(name))
-            cache[name] = np.asarray(adata.obs[key].astype(str))
-        return cache[name]
-
     from sklearn.metrics import adjusted_rand_score
 
     rng = np.random.default_rng(0)
@@ -110,7 +104,7 @@ def main(argv=None) -> None:
     for p in sorted(glob.glob(str(HERE / "results" / "*" / "*" / "scrcl" / "final" / "seed*.json"))):
         parts = Path(p).parts
         groups[(parts[-5], parts[-4])].append(p)
-    found = [row for key in sorted(groups) for row in probe_group(groups[key], truth_of)]
+    found = [row for key in sorted(groups) for row in probe_group(groups[key])]
     for r in found:  # the silhouette must reproduce the stored pick
         if r["suite"] == "st" and abs(r["silhouette_ari"] - r["stored_ari"]) > 1e-6:
             raise SystemExit(f"{r['dataset']} seed {r['seed']}: the silhouette pick does not "

@@ -35,11 +35,11 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
-from _data import dataset_spec, read  # noqa: E402
 from _methods import scanpy_pcs, smoothed_pcs  # noqa: E402
-from _probes import pick_later, stored_candidates, write_json  # noqa: E402
+from _probes import (PROBES_DIR, pick_later, stand_in, stored_candidates,  # noqa: E402
+                     stored_pick, true_labels, write_json)
 
-OUT = HERE / "results" / "probes" / "fixed_space.json"
+OUT = PROBES_DIR / "fixed_space.json"
 
 
 def fixed_space(suite: str, adata) -> np.ndarray:
@@ -61,8 +61,8 @@ def probe_entry(path: str, cache: dict) -> dict | None:
     entry, epochs, parts = stored_run.entry, stored_run.epochs, stored_run.partitions
     suite, name = entry["suite"], entry["dataset"]
     if name not in cache:
-        adata, key = read(dataset_spec(name))
-        cache[name] = (np.asarray(adata.obs[key].astype(str)),
+        adata, _ = stand_in(name)
+        cache[name] = (true_labels(name),
                        torch.as_tensor(fixed_space(suite, adata), dtype=torch.float32))
     truth, space = cache[name]
     if parts[0].size != truth.size:
@@ -70,10 +70,8 @@ def probe_entry(path: str, cache: dict) -> dict | None:
     own = stored_run.silhouette
     fixed = np.array([silhouette(space, p) for p in parts])
     ari = np.array([adjusted_rand_score(truth, p) for p in parts])
-    # the package's pick is the stored one (the trace's silhouettes are rounded to 4
-    # decimals, so a tie there need not be one in the run)
-    stored = epochs.index(entry["epoch_used"]) if entry["epoch_used"] in epochs else None
-    if stored is None or own[stored] != own.max():
+    stored = stored_pick(entry, epochs, own)  # the package's pick
+    if stored is None:
         return {"dataset": name, "skipped": f"the stored pick {entry['epoch_used']} is not "
                                             f"the best candidate by the stored silhouette"}
     picks = {"own": stored, "fixed": pick_later(fixed)}

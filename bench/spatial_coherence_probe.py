@@ -36,10 +36,10 @@ import scipy.sparse as sp
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
-from _data import dataset_spec, read  # noqa: E402
-from _probes import pick_later, stored_candidates, write_json  # noqa: E402
+from _probes import (PROBES_DIR, pick_later, stand_in, stored_candidates,  # noqa: E402
+                     stored_pick, true_labels, write_json)
 
-OUT = HERE / "results" / "probes" / "spatial_coherence.json"
+OUT = PROBES_DIR / "spatial_coherence.json"
 RULES = ("silhouette", "kappa", "sil+kappa")
 
 
@@ -65,9 +65,8 @@ def probe_entry(path: str, cache: dict) -> dict | None:
     entry, epochs, parts = stored_run.entry, stored_run.epochs, stored_run.partitions
     name = entry["dataset"]
     if name not in cache:
-        adata, key = read(dataset_spec(name))
-        coords = np.asarray(adata.obsm["spatial"], dtype=np.float64)[:, :2]
-        cache[name] = (np.asarray(adata.obs[key].astype(str)), spatial_graph(coords, 6))
+        coords = np.asarray(stand_in(name)[0].obsm["spatial"], dtype=np.float64)[:, :2]
+        cache[name] = (true_labels(name), spatial_graph(coords, 6))
     truth, adj = cache[name]
     if parts[0].size != truth.size:
         raise SystemExit(f"{path}: {parts[0].size} labels for {truth.size} spots")
@@ -76,6 +75,9 @@ def probe_entry(path: str, cache: dict) -> dict | None:
     ari = np.array([adjusted_rand_score(truth, p) for p in parts])
     scores = {"silhouette": s, "kappa": kappa, "sil+kappa": rankdata(s) + rankdata(kappa)}
     picks = {rule: pick_later(score) for rule, score in scores.items()}
+    own = stored_pick(entry, epochs, s)  # the package's own (rounded-trace ties)
+    if own is not None:
+        picks["silhouette"] = own
     return {"dataset": name, "variant": entry["variant"] or "defaults", "seed": entry["seed"],
             "stored_ari": entry["ari"], "stored_epoch": entry["epoch_used"],
             **{f"{rule}_epoch": epochs[i] for rule, i in picks.items()},
