@@ -104,13 +104,14 @@ def kmeans_clusterer(n_init: int) -> ClusterFn:
 
 
 #: the clusterings of the embedding that the scripts offer (``--cluster``)
-CLUSTERERS = ("kmeans", "gmm", "leiden")
+CLUSTERERS = ("kmeans", "gmm", "leiden", "ward")
 
 
 def clusterer(kind: str, n_init: int) -> Optional[ClusterFn]:
     """The cluster_fn for ``--cluster``: None for cosine k-means with ``n_init`` restarts
-    (the pipeline's default, as published), the EEE Gaussian mixture, or Leiden on the
-    embedding's 15-NN graph with the resolution bisected to give K."""
+    (the pipeline's default, as published), the EEE Gaussian mixture, Leiden on the
+    embedding's 15-NN graph with the resolution bisected to give K, or Ward's linkage on the
+    embedding's first 50 principal components cut at K (``scrcl.clustering.ward``)."""
     if kind == "kmeans":
         return None
     if kind == "gmm":
@@ -121,6 +122,10 @@ def clusterer(kind: str, n_init: int) -> Optional[ClusterFn]:
         from .clustering.leiden import leiden_k
 
         return lambda emb, k, seed: leiden_k(emb.cpu().numpy(), k, seed=seed)
+    if kind == "ward":
+        from .clustering.ward import ward
+
+        return lambda emb, k, seed: ward(emb, k, seed=seed)
     raise ValueError(f"unknown clustering {kind!r}: choose one of {', '.join(CLUSTERERS)}")
 
 

@@ -155,8 +155,9 @@ def cluster_cells(adata: ad.AnnData, *, n_clusters: Union[int, str, None] = None
     None, for K = number of classes, the benchmark setting). ``n_clusters='auto'``
     estimates K without labels. Without ``config``, the defaults that depend on the data's
     size are fitted to it (``scrcl.data.adapt``); a given ``config`` is used as it is.
-    ``cluster``: 'kmeans' (cosine, as published), 'gmm' or 'leiden' (resolution searched
-    to give K), as ``runSC.py --cluster``. Without ``config``, ``protocol='oracle'`` (the
+    ``cluster``: 'kmeans' (cosine, as published), 'gmm', 'leiden' (resolution searched
+    to give K) or 'ward' (Ward's linkage on 50 principal components), as
+    ``runSC.py --cluster``. Without ``config``, ``protocol='oracle'`` (the
     published protocol) clusters [z1, z2], as published, and 'final' the default [e1, e2].
     ``schedule``: 'published' (default: 500 epochs) or 'fast' (100 epochs at 5x the
     learning rate, for a first look; not with 'oracle'), as ``runSC.py --schedule``; for

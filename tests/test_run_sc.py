@@ -107,7 +107,7 @@ def test_the_clustered_embedding_is_an_option_and_is_saved(tmp_path):
     assert bad.returncode != 0 and "invalid choice: 'x'" in bad.stderr
 
 
-@pytest.mark.parametrize("cluster", ["gmm", "leiden"])
+@pytest.mark.parametrize("cluster", ["gmm", "leiden", "ward"])
 def test_other_clusterings_make_k_clusters_and_are_saved(tmp_path, cluster):
     path = _write(tmp_path, _small(seed=5))
     proc = run_sc("--dataset", path, "--out", tmp_path / "o", "--cluster", cluster, *FAST)

@@ -81,7 +81,7 @@ def test_unlabelled_slice_estimates_k_from_the_expression(tmp_path, monkeypatch)
     assert labels["seed5"].nunique() <= record["n_clusters"]
 
 
-@pytest.mark.parametrize("cluster", ["gmm", "leiden"])
+@pytest.mark.parametrize("cluster", ["gmm", "leiden", "ward"])
 def test_other_backends_and_oracle(tmp_path, monkeypatch, cluster):
     monkeypatch.chdir(tmp_path)
     path, k = _subset(tmp_path)

@@ -57,8 +57,9 @@ def add_cluster_option(group) -> None:
     group.add_argument("--cluster", choices=CLUSTERERS, default="kmeans",
                        help="clustering of the embedding: cosine k-means (default, as "
                             "published), a Gaussian mixture with one shared full covariance "
-                            "(mclust 'EEE'), or Leiden on the embedding's 15-NN graph with "
-                            "its resolution searched to give K clusters")
+                            "(mclust 'EEE'), Leiden on the embedding's 15-NN graph with "
+                            "its resolution searched to give K clusters, or Ward's linkage on "
+                            "the embedding's first 50 principal components, cut at K")
 
 
 def add_layer_option(group) -> None:
