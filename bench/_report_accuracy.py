@@ -14,10 +14,10 @@ from _report_results import (DASH, METHOD_NAMES, Results, consensus_cell, distin
 METRICS = ("acc", "nmi", "ari", "f1")
 #: the (method, protocol) rows of the scRNA-seq tables and the columns of the spatial ones
 SC_ROWS = (("scrcl", "final"), ("scrcl", "oracle"), ("pca_kmeans", "final"),
-           ("leiden", "final"), ("scrcl-leiden", "final"), ("scrcl-ward", "final"))
+           ("leiden", "final"), ("scrcl-leiden", "final"))
 ST_COLUMNS = (("scrcl", "final"), ("scrcl-gmm", "final"), ("scrcl", "oracle"),
               ("scrcl-gmm", "oracle"), ("smooth_kmeans", "final"), ("gmm", "final"),
-              ("pca_kmeans", "final"), ("scrcl-leiden", "final"), ("scrcl-ward", "final"))
+              ("pca_kmeans", "final"), ("scrcl-leiden", "final"))
 TARGETS = {"dlpfc": 0.55, "beats": 9, "breast": 0.62}  # issue 10's targets (not tuned for)
 #: the columns of the tables of scrcl beside the peers, its own control and the baselines
 PEER_COLUMNS = {"sc": ("scrcl", "scrcl-epoch1", "scvi-kmeans", "scvi-leiden", "pca_kmeans",
@@ -69,7 +69,7 @@ def sc_summary(res: Results) -> str:
             for ds in res.datasets("sc", SC_DATASETS)]
     return table(["data set (ARI, mean ± std (seeds))", "scrcl final (label-free, [e1, e2])",
                   "scrcl oracle (published: [z1, z2], answer key)", "PCA + k-means", "Leiden",
-                  "scrcl final, Leiden at K (study)", "scrcl final, Ward (study)",
+                  "scrcl final, Leiden at K (study)",
                   "scrcl final, consensus of the seeds (default output)", "scrcl epochs"],
                  rows)
 
@@ -112,7 +112,7 @@ def st_table(metric: str) -> Callable[[Results], str]:
         return table(["slice", "spots", "K", "scrcl final k-means", "scrcl final gmm",
                       "scrcl oracle k-means", "scrcl oracle gmm", "smoothing + k-means",
                       "Gaussian mixture", "PCA + k-means", "scrcl final Leiden at K (study)",
-                      "scrcl final Ward (study)", "scrcl final consensus of the seeds", "machine"], rows)
+                      "scrcl final consensus of the seeds", "machine"], rows)
     return render
 
 

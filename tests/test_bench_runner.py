@@ -184,7 +184,7 @@ def test_report_renders_blocks_and_check_finds_stale_ones(bench, first_run, tmp_
     text = doc.read_text()
     assert text.count(prose) == 2 and "old" not in text
     rows = [line for line in text.splitlines() if line.startswith("| demo |")]
-    assert len(rows) == 6 + 1  # 6 method/protocol rows in sc-accuracy, 1 in sc-summary
+    assert len(rows) == 5 + 1  # 5 method/protocol rows in sc-accuracy, 1 in sc-summary
     scrcl_final = next(r for r in rows if "| scrcl (k-means) | final |" in r).split(" | ")
     assert scrcl_final[1:3] == ["600", "4"] and scrcl_final[5:7] == ["[z1, z2]", "2"]
     # (cells, K; the embedding clustered, seeds)
