@@ -454,22 +454,6 @@ def test_leiden_clustering_of_the_same_models(bench, tmp_path):
     assert leiden["inputs"]["settings"]["cluster"].startswith("leiden")
 
 
-def test_ward_clustering_of_the_same_models(bench, tmp_path):
-    """scrcl-ward clusters the models that scrcl trains (one run) by Ward's linkage, for the
-    label-free protocol only, and finds the demo's groups."""
-    run, _ = bench
-    args = ["sc", "--datasets", "demo", "--seeds", "1", "--epochs", "3", "--threads", "1",
-            "--methods", "scrcl", "scrcl-ward", "--protocols", "final", "--set", "hid_dim=16",
-            "--results", str(tmp_path)]
-    assert run.execute(args)["computed"] == 2  # scrcl final, scrcl-ward final
-    folder = tmp_path / "sc/demo"
-    ward = json.loads(next(folder.glob("scrcl-ward__*/final/seed1.json")).read_text())
-    kmeans = json.loads(next(folder.glob("scrcl__*/final/seed1.json")).read_text())
-    assert ward["n_clusters_found"] == ward["n_clusters"] == 4  # the demo's 4 groups
-    assert ward["train_s"] == kmeans["train_s"]  # the same training run
-    assert ward["inputs"]["settings"]["cluster"].startswith("ward")
-
-
 def test_selection_gap_reads_the_answer_key_picks_from_a_full_trace(bench):
     """A hand-made trace of 20 epochs, stride 10: the best stride candidate is among
     epochs 10 and 20, the early best among 1-9, and a trace that skips epochs is none."""
