@@ -157,7 +157,7 @@ class ScrclInputs:
     truth: Any  # (N,) str labels of the prepared cells
     n_clusters: int
     clusterers: dict[str, Optional[Callable]]  # method name -> cluster_fn (None: k-means)
-    #  (scrcl, scrcl-leiden; on slices also scrcl-gmm)
+    #  (scrcl, scrcl-leiden, scrcl-ward; on slices also scrcl-gmm)
     postprocess: Optional[Callable]
     oracle_metric: str
     prep_s: float
@@ -178,7 +178,8 @@ def scrcl_inputs(spec: DatasetSpec, cfg) -> ScrclInputs:
         from scrcl.data.preprocess import prepare_sc_with
 
         prepared = prepare_sc_with(adata, cfg)
-        clusterers = {"scrcl": None, "scrcl-leiden": clusterer("leiden", cfg.kmeans_n_init)}
+        clusterers = {"scrcl": None, "scrcl-leiden": clusterer("leiden", cfg.kmeans_n_init),
+                      "scrcl-ward": clusterer("ward", cfg.kmeans_n_init)}
         post, metric = None, "nmi"
     else:
         from scrcl.clustering.spatial_smoothing import refiner
@@ -188,7 +189,8 @@ def scrcl_inputs(spec: DatasetSpec, cfg) -> ScrclInputs:
         coords = np.asarray(adata.obsm["spatial"])[prepared.cells]
         radius = cfg.radius or 0
         clusterers = {"scrcl": None, "scrcl-gmm": clusterer("gmm", cfg.kmeans_n_init),
-                      "scrcl-leiden": clusterer("leiden", cfg.kmeans_n_init)}
+                      "scrcl-leiden": clusterer("leiden", cfg.kmeans_n_init),
+                      "scrcl-ward": clusterer("ward", cfg.kmeans_n_init)}
         post, metric = (refiner(coords, radius) if radius else None), "ari"
     truth = np.asarray(adata.obs[key].astype(str))[prepared.cells]
     return ScrclInputs(prepared, truth, int(np.unique(truth).size), clusterers, post, metric,

@@ -17,7 +17,7 @@ from _results import Key, input_hash, is_current
 from _suites import (results_version, AUTOK, BASELINES, CONSENSUS_MEMBERS, CONSENSUS_METHODS,
                      CONSENSUS_VERSION, DEFAULT_SEEDS, EARLY_VERSION, EPOCH1,
                      EPOCH1_SETTINGS, FINAL_ONLY, K_RULE, K_SCORED, K_SETTINGS, LEIDEN,
-                     ORACLE_EMBEDDING, ORACLE_SCHEDULE, SCRCL_METHODS, SPEED_PRECISIONS,
+                     ORACLE_EMBEDDING, ORACLE_SCHEDULE, SCRCL_METHODS, SPEED_PRECISIONS, WARD,
                      SPEED_PROTOCOLS, SUITES)
 from _members import consensus_members, early_candidate_rows, early_member, selection_member
 
@@ -204,6 +204,8 @@ def hash_inputs(ctx: Context, unit: Unit, key: Key, cfg=None) -> dict:
                         cluster="gmm" if key.method == "scrcl-gmm" else "kmeans")
     if key.method == LEIDEN:
         settings["cluster"] = "leiden: 15-NN graph, resolution bisected to K"
+    if key.method == WARD:
+        settings["cluster"] = "ward: 50 principal components, exact up to 10,000 cells"
     return {**base, "config": hashed_config(cfg, unit.spec, key.protocol == "final",
                                             stops=not trains_every_epoch(ctx)),
             "epochs": cfg.epochs,

@@ -14,7 +14,7 @@ from _report_results import (DASH, METHOD_NAMES, Results, consensus_cell, distin
 METRICS = ("acc", "nmi", "ari", "f1")
 #: the (method, protocol) rows of the scRNA-seq tables and the columns of the spatial ones
 SC_ROWS = (("scrcl", "final"), ("scrcl", "oracle"), ("pca_kmeans", "final"),
-           ("leiden", "final"), ("scrcl-leiden", "final"))
+           ("leiden", "final"), ("scrcl-leiden", "final"), ("scrcl-ward", "final"))
 ST_COLUMNS = (("scrcl", "final"), ("scrcl-gmm", "final"), ("scrcl", "oracle"),
               ("scrcl-gmm", "oracle"), ("smooth_kmeans", "final"), ("gmm", "final"),
               ("pca_kmeans", "final"), ("scrcl-leiden", "final"))
@@ -69,7 +69,7 @@ def sc_summary(res: Results) -> str:
             for ds in res.datasets("sc", SC_DATASETS)]
     return table(["data set (ARI, mean ± std (seeds))", "scrcl final (label-free, [e1, e2])",
                   "scrcl oracle (published: [z1, z2], answer key)", "PCA + k-means", "Leiden",
-                  "scrcl final, Leiden at K (study)",
+                  "scrcl final, Leiden at K (study)", "scrcl final, Ward (study)",
                   "scrcl final, consensus of the seeds (default output)", "scrcl epochs"],
                  rows)
 

@@ -93,7 +93,7 @@ def costs(res: Results) -> str:
             rows.append(cost_row(res, suite, ds, "scrcl (training + clustering)", runs))
     others: dict[tuple, list[dict]] = defaultdict(list)
     for (suite, ds, method, _), runs in res.groups.items():
-        shared_run = method in ("scrcl", "scrcl-gmm", "scrcl-leiden")  # scrcl's training
+        shared_run = method in ("scrcl", "scrcl-gmm", "scrcl-leiden", "scrcl-ward")  # scrcl's training
         if not shared_run and suite not in ("speed", "consensus", "selection", "early"):
             others[suite, method] += runs
     for (suite, method), runs in sorted(others.items()):

@@ -15,7 +15,7 @@ from scrcl.config import SELECT_FIRST
 DASH = "—"  # a figure without a stored entry
 METHOD_NAMES = {"scrcl": "scrcl (k-means)", "scrcl-gmm": "scrcl (gmm)",
                 "scrcl-autok": "scrcl (k-means, estimated K)",
-                "scrcl-leiden": "scrcl (Leiden at K)",
+                "scrcl-leiden": "scrcl (Leiden at K)", "scrcl-ward": "scrcl (Ward)",
                 "pca_kmeans": "PCA + k-means", "leiden": "Leiden (res 1)",
                 "smooth_kmeans": "smoothing + k-means", "gmm": "Gaussian mixture",
                 "scrcl-epoch1": "scrcl after 1 epoch", "graphst": "GraphST",

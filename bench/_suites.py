@@ -18,8 +18,12 @@ PEERS_VERSION = 1
 
 AUTOK = "scrcl-autok"  # K estimated as --n-clusters auto does (label-free protocol only)
 LEIDEN = "scrcl-leiden"  # the embedding clustered by Leiden, resolution bisected to K
-SCRCL_METHODS = ("scrcl", "scrcl-gmm", LEIDEN, AUTOK)
-FINAL_ONLY = (LEIDEN, AUTOK)  # studies of issue 13: the label-free protocol only
+#: the embedding clustered by Ward's linkage on its first 50 principal components
+#: (scrcl.clustering.ward; bench/clustering_probe.py): a study of the scRNA-seq label-free
+#: default (on slices it lost a layer in the probe: not in the spatial suite's defaults)
+WARD = "scrcl-ward"
+SCRCL_METHODS = ("scrcl", "scrcl-gmm", LEIDEN, AUTOK, WARD)
+FINAL_ONLY = (LEIDEN, AUTOK, WARD)  # studies: the label-free protocol only
 #: scrcl's own control: the same pipeline after one epoch ('--epochs 1 --select last'),
 #: label-free, k-means at the true K: what training adds
 EPOCH1 = "scrcl-epoch1"
@@ -53,7 +57,7 @@ CONSENSUS_MEMBERS = {"scrcl-consensus": "scrcl", "scrcl-consensus-kmeans": "scrc
 CONSENSUS_VERSION = 4
 SUITES = {
     "sc": {"datasets": _data.SC_DATASETS,
-           "methods": ("scrcl", LEIDEN, AUTOK, "pca_kmeans", "leiden", EPOCH1,
+           "methods": ("scrcl", LEIDEN, AUTOK, WARD, "pca_kmeans", "leiden", EPOCH1,
                        *_peers.PEERS["sc"])},
     "st": {"datasets": _data.ST_DATASETS,
            "methods": ("scrcl", "scrcl-gmm", LEIDEN, AUTOK, "pca_kmeans", "smooth_kmeans",

@@ -27,8 +27,8 @@ from _results import RESULTS_DIR, Key, read_entry, write_entry  # noqa: E402
 
 #: the suites whose entries come from scrcl runs, and which of their methods move (None: all)
 MOVED: dict[str, Optional[tuple[str, ...]]] = {
-    "sc": ("scrcl", "scrcl-gmm", "scrcl-leiden", "scrcl-autok"),
-    "st": ("scrcl", "scrcl-gmm", "scrcl-leiden", "scrcl-autok"),
+    "sc": ("scrcl", "scrcl-gmm", "scrcl-leiden", "scrcl-autok", "scrcl-ward"),
+    "st": ("scrcl", "scrcl-gmm", "scrcl-leiden", "scrcl-autok", "scrcl-ward"),
     "consensus": None, "selection": None, "early": None,
 }
 

@@ -184,7 +184,7 @@ def test_report_renders_blocks_and_check_finds_stale_ones(bench, first_run, tmp_
     text = doc.read_text()
     assert text.count(prose) == 2 and "old" not in text
     rows = [line for line in text.splitlines() if line.startswith("| demo |")]
-    assert len(rows) == 5 + 1  # 5 method/protocol rows in sc-accuracy, 1 in sc-summary
+    assert len(rows) == 6 + 1  # 6 method/protocol rows in sc-accuracy, 1 in sc-summary
     scrcl_final = next(r for r in rows if "| scrcl (k-means) | final |" in r).split(" | ")
     assert scrcl_final[1:3] == ["600", "4"] and scrcl_final[5:7] == ["[z1, z2]", "2"]
     # (cells, K; the embedding clustered, seeds)
@@ -452,6 +452,22 @@ def test_leiden_clustering_of_the_same_models(bench, tmp_path):
     assert leiden["n_clusters_found"] == leiden["n_clusters"] == 4  # the demo's 4 groups
     assert leiden["train_s"] == kmeans["train_s"]  # the same training run
     assert leiden["inputs"]["settings"]["cluster"].startswith("leiden")
+
+
+def test_ward_clustering_of_the_same_models(bench, tmp_path):
+    """scrcl-ward clusters the models that scrcl trains (one run) by Ward's linkage, for the
+    label-free protocol only, and finds the demo's groups."""
+    run, _ = bench
+    args = ["sc", "--datasets", "demo", "--seeds", "1", "--epochs", "3", "--threads", "1",
+            "--methods", "scrcl", "scrcl-ward", "--protocols", "final", "--set", "hid_dim=16",
+            "--results", str(tmp_path)]
+    assert run.execute(args)["computed"] == 2  # scrcl final, scrcl-ward final
+    folder = tmp_path / "sc/demo"
+    ward = json.loads(next(folder.glob("scrcl-ward__*/final/seed1.json")).read_text())
+    kmeans = json.loads(next(folder.glob("scrcl__*/final/seed1.json")).read_text())
+    assert ward["n_clusters_found"] == ward["n_clusters"] == 4  # the demo's 4 groups
+    assert ward["train_s"] == kmeans["train_s"]  # the same training run
+    assert ward["inputs"]["settings"]["cluster"].startswith("ward")
 
 
 def test_selection_gap_reads_the_answer_key_picks_from_a_full_trace(bench):
