@@ -20,7 +20,7 @@ AUTOK = "scrcl-autok"  # K estimated as --n-clusters auto does (label-free proto
 LEIDEN = "scrcl-leiden"  # the embedding clustered by Leiden, resolution bisected to K
 #: the embedding clustered by Ward's linkage on its first 50 principal components
 #: (scrcl.clustering.ward; bench/clustering_probe.py): a study of the scRNA-seq label-free
-#: default (on slices it lost a layer in the probe: not in the spatial suite's defaults)
+#: default, decided: its rule failed on Baron_mouse1 (BENCHMARKS.md); kept for its tables
 WARD = "scrcl-ward"
 SCRCL_METHODS = ("scrcl", "scrcl-gmm", LEIDEN, AUTOK, WARD)
 FINAL_ONLY = (LEIDEN, AUTOK, WARD)  # studies: the label-free protocol only
